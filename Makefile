@@ -1,0 +1,46 @@
+# Two commands set everything up from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := dev,aws
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The core alone: what `make demo` needs.
+$(VENV)/.core: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Everything the tests and benchmarks need: Python extras, then npm packages.
+$(VENV)/.dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@ $(VENV)/.core
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.core
+	$(BIN)/python -m samples.demo
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev node_modules/.installed
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.dev node_modules/.installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules .dispatcher .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,436 @@
+"""The embedded local backend: a durable queue, dead letters and results in one SQLite file.
+
+SQLite in WAL mode; every write is one ``BEGIN IMMEDIATE`` transaction, so several worker
+processes share the file safely. A received message is *leased*: its ``visible_at`` moves to
+the end of the lease and a fresh token is written; acking, retrying or dead-lettering needs that
+token, and a worker killed mid-task simply lets the lease run out and the message is delivered
+again (the model of SQS visibility timeouts).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dispatcher.backend import (
+    Ack,
+    Claim,
+    DeadLetter,
+    Delivery,
+    Outcome,
+    Outgoing,
+    Receipt,
+    RetryLater,
+    SendFailure,
+    Status,
+    TaskResult,
+)
+from dispatcher.envelope import decode
+from dispatcher.errors import BackendUnavailable, InvalidMessage
+
+if TYPE_CHECKING:
+    from dispatcher.app import Dispatcher
+
+#: How long a dedup key suppresses repeats, as on SQS FIFO queues.
+DEDUP_WINDOW = 300.0
+#: Seconds a lease outlives the task's timeout.
+LEASE_GRACE = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    task TEXT NOT NULL,
+    body BLOB NOT NULL,
+    group_key TEXT,
+    timeout REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    token TEXT,
+    enqueued_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
+CREATE INDEX IF NOT EXISTS messages_group ON messages (queue, group_key, seq)
+    WHERE group_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_task ON messages (task, token);
+CREATE TABLE IF NOT EXISTS dedup (
+    key TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    task TEXT NOT NULL,
+    body BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    deliveries INTEGER NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS starts (
+    task TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS starts_task ON starts (task, at);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """A dead-lettered message with its reason."""
+
+    seq: int
+    id: str
+    queue: str
+    task: str
+    body: bytes
+    reason: str
+    deliveries: int
+    failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-task admission limits the lease query enforces: concurrency and rate."""
+
+    concurrency: dict[str, int]
+    rate: dict[str, tuple[int, float]]
+
+
+class LocalResults:
+    """The ``results`` table. Claims rely on the queue lease for exclusivity, so ``claim`` only
+    reports whether the invocation is already final."""
+
+    def __init__(self, store: LocalBackend) -> None:
+        self._store = store
+
+    def get(self, task_id: str) -> TaskResult | None:
+        row = self._store.db.execute("SELECT record FROM results WHERE id = ?", (task_id,)).fetchone()
+        return TaskResult.model_validate_json(row[0]) if row else None
+
+    def save(self, result: TaskResult) -> None:
+        with self._store.transaction() as db:
+            _save_result(db, result)
+
+    def save_many(self, results: Sequence[TaskResult]) -> None:
+        """Save several records in one transaction."""
+        with self._store.transaction() as db:
+            for result in results:
+                _save_result(db, result)
+
+    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
+        row = self._store.db.execute("SELECT status FROM results WHERE id = ?", (task_id,)).fetchone()
+        return Claim.DONE if row and Status(row[0]).final else Claim.GRANTED
+
+    def forget(self, task_id: str) -> None:
+        """Drop the record of ``task_id`` (a replayed message starts afresh)."""
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM results WHERE id = ?", (task_id,))
+
+
+def _save_result(db: sqlite3.Connection, result: TaskResult) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)",
+        (result.id, result.status.value, result.model_dump_json()),
+    )
+
+
+class LocalBackend:
+    """The SQLite queue. Implements :class:`~dispatcher.backend.Backend` and
+    :class:`~dispatcher.backend.Consumer`."""
+
+    def __init__(self, path: str | Path, app: Dispatcher | None = None) -> None:
+        self.path = Path(path)
+        self.app = app
+        self.results = LocalResults(self)
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"<LocalBackend {self.path}>"
+
+    # --- connections -------------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (a new process never reuses its parent's)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            except sqlite3.Error as error:
+                raise BackendUnavailable(f"cannot open local queue {self.path}: {error}") from None
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``) to avoid upgrade deadlocks."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, message: Outgoing) -> Receipt:
+        with self.transaction() as db:
+            return self._insert(db, message, time.time())
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
+        now = time.time()
+        with self.transaction() as db:
+            return [self._insert(db, message, now) for message in messages]
+
+    def send_raw(self, queue: str, body: bytes, task: str = "?", delay: float = 0.0) -> None:
+        """Put bytes on a queue as they are, as a producer in another language would."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO messages (id, queue, task, body, timeout, visible_at, enqueued_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (uuid.uuid4().hex, queue, task, body, 60.0, now + delay, now),
+            )
+
+    def _insert(self, db: sqlite3.Connection, message: Outgoing, now: float) -> Receipt:
+        envelope = message.envelope
+        if envelope.dedup_key is not None:
+            key = f"{message.queue}\x00{envelope.dedup_key}"
+            db.execute("DELETE FROM dedup WHERE key = ? AND expires_at <= ?", (key, now))
+            row = db.execute("SELECT message_id FROM dedup WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return Receipt(envelope.id, duplicate_of=row[0])
+            db.execute(
+                "INSERT INTO dedup (key, message_id, expires_at) VALUES (?, ?, ?)",
+                (key, envelope.id, now + DEDUP_WINDOW),
+            )
+        task = self.app.tasks.get(envelope.task) if self.app else None
+        cursor = db.execute(
+            "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
+            " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                envelope.id,
+                message.queue,
+                envelope.task,
+                message.body,
+                envelope.group_key,
+                task.options.timeout if task else 60.0,
+                now + message.delay,
+                now,
+            ),
+        )
+        return Receipt(envelope.id, backend_id=str(cursor.lastrowid))
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def receive(
+        self,
+        queues: Sequence[str],
+        max_messages: int = 10,
+        wait: float = 0.0,
+        limits: Limits | None = None,
+    ) -> list[Delivery]:
+        """Lease up to ``max_messages`` due messages, oldest first, at most one per ordering
+        group, within the concurrency and rate ``limits``; poll up to ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        pause = 0.01
+        while True:
+            leased = self._lease(queues, max_messages, limits)
+            if leased or time.monotonic() >= deadline:
+                return leased
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.25)
+
+    def _lease(self, queues: Sequence[str], limit: int, limits: Limits | None) -> list[Delivery]:
+        now = time.time()
+        marks = ",".join("?" * len(queues))
+        with self.transaction() as db:
+            candidates = db.execute(
+                f"SELECT seq, task, timeout FROM messages m WHERE queue IN ({marks})"
+                " AND visible_at <= ? AND (group_key IS NULL OR seq = (SELECT MIN(seq)"
+                " FROM messages g WHERE g.queue = m.queue AND g.group_key = m.group_key))"
+                " ORDER BY visible_at, seq LIMIT ?",
+                (*queues, now, limit * 4 + 16),
+            ).fetchall()
+            chosen = self._admit(db, candidates, limit, limits, now)
+            deliveries = []
+            for seq, timeout in chosen:
+                token = uuid.uuid4().hex
+                row = db.execute(
+                    "UPDATE messages SET visible_at = ?, deliveries = deliveries + 1, token = ?"
+                    " WHERE seq = ? RETURNING queue, body, deliveries, id",
+                    (now + timeout + LEASE_GRACE, token, seq),
+                ).fetchone()
+                queue, body, count, message_id = row
+                deliveries.append(
+                    Delivery(
+                        body,
+                        count,
+                        queue,
+                        f"{seq}:{token}",
+                        {"lease_until": repr(now + timeout + LEASE_GRACE), "id": message_id},
+                    )
+                )
+        return deliveries
+
+    def _admit(
+        self,
+        db: sqlite3.Connection,
+        candidates: list[tuple[int, str, float]],
+        limit: int,
+        limits: Limits | None,
+        now: float,
+    ) -> list[tuple[int, float]]:
+        if not limits or not (limits.concurrency or limits.rate):
+            return [(seq, timeout) for seq, _, timeout in candidates[:limit]]
+        room: dict[str, int] = {}
+        for task, cap in limits.concurrency.items():
+            (running,) = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE task = ? AND token IS NOT NULL"
+                " AND visible_at > ?",
+                (task, now),
+            ).fetchone()
+            room[task] = cap - running
+        for task, (count, per) in limits.rate.items():
+            db.execute("DELETE FROM starts WHERE task = ? AND at <= ?", (task, now - per))
+            (started,) = db.execute("SELECT COUNT(*) FROM starts WHERE task = ?", (task,)).fetchone()
+            room[task] = min(room.get(task, count), count - started)
+        chosen = []
+        for seq, task, timeout in candidates:
+            if len(chosen) == limit:
+                break
+            if task in room:
+                if room[task] <= 0:
+                    continue
+                room[task] -= 1
+                if task in limits.rate:
+                    db.execute("INSERT INTO starts (task, at) VALUES (?, ?)", (task, now))
+            chosen.append((seq, timeout))
+        return chosen
+
+    def settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        """Apply ``outcome`` to a leased message."""
+        self.settle_many([(delivery, outcome)])
+
+    def settle_many(
+        self,
+        settled: Sequence[tuple[Delivery, Outcome]],
+        results: Sequence[TaskResult] = (),
+    ) -> None:
+        """Apply several outcomes and save results in one transaction. A delivery whose lease
+        was lost (its token no longer matches) is left alone: someone else owns it now."""
+        now = time.time()
+        with self.transaction() as db:
+            for result in results:
+                _save_result(db, result)
+            for delivery, outcome in settled:
+                seq, token = delivery.backend_id.split(":")
+                if isinstance(outcome, Ack):
+                    db.execute("DELETE FROM messages WHERE seq = ? AND token = ?", (seq, token))
+                elif isinstance(outcome, RetryLater):
+                    db.execute(
+                        "UPDATE messages SET visible_at = ?, token = NULL WHERE seq = ? AND token = ?",
+                        (now + outcome.delay, seq, token),
+                    )
+                else:
+                    self._move_to_dead_letters(db, int(seq), token, outcome, now)
+
+    def release(self, delivery: Delivery) -> None:
+        """Give back a leased message that was never started, without counting the delivery."""
+        seq, token = delivery.backend_id.split(":")
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE messages SET visible_at = ?, token = NULL, deliveries = deliveries - 1"
+                " WHERE seq = ? AND token = ?",
+                (time.time(), seq, token),
+            )
+
+    def _move_to_dead_letters(
+        self, db: sqlite3.Connection, seq: int, token: str, outcome: DeadLetter, now: float
+    ) -> None:
+        row = db.execute(
+            "DELETE FROM messages WHERE seq = ? AND token = ? RETURNING id, queue, task, body,"
+            " deliveries",
+            (seq, token),
+        ).fetchone()
+        if row is None:
+            return
+        message_id, queue, task, body, deliveries = row
+        db.execute(
+            "INSERT INTO dead_letters (id, queue, task, body, reason, deliveries, failed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (message_id, queue, outcome.task or task, body, outcome.reason, deliveries, now),
+        )
+
+    # --- inspection and dead letters ---------------------------------------------------------
+
+    def pending(self, queues: Sequence[str] | None = None) -> int:
+        """Messages still in the queues (due, delayed or leased)."""
+        if not queues:
+            return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        marks = ",".join("?" * len(queues))
+        sql = f"SELECT COUNT(*) FROM messages WHERE queue IN ({marks})"
+        return int(self.db.execute(sql, tuple(queues)).fetchone()[0])
+
+    def dead_letters(self) -> list[DeadLetterRecord]:
+        """Everything in the dead-letter table, oldest first."""
+        rows = self.db.execute(
+            "SELECT seq, id, queue, task, body, reason, deliveries, failed_at FROM dead_letters"
+            " ORDER BY seq"
+        ).fetchall()
+        return [DeadLetterRecord(*row) for row in rows]
+
+    def replay(self, seqs: Sequence[int] | None = None) -> list[DeadLetterRecord]:
+        """Put dead letters (all, or those numbered ``seqs``) back on their queues as fresh
+        deliveries; their earlier failure record is dropped so they run again."""
+        now = time.time()
+        chosen = [d for d in self.dead_letters() if seqs is None or d.seq in seqs]
+        with self.transaction() as db:
+            for letter in chosen:
+                body, group_key = letter.body, None
+                try:
+                    envelope = decode(letter.body)
+                    body, group_key = envelope.copy_with(attempt=1).encode(), envelope.group_key
+                except InvalidMessage:
+                    pass  # replayed as it is; it will be dead-lettered again with its reason
+                db.execute("DELETE FROM results WHERE id = ?", (letter.id,))
+                db.execute(
+                    "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
+                    " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (letter.id, letter.queue, letter.task, body, group_key,
+                     self._timeout(letter.task), now, now),
+                )
+                db.execute("DELETE FROM dead_letters WHERE seq = ?", (letter.seq,))
+        return chosen
+
+    def _timeout(self, task: str) -> float:
+        found = self.app.tasks.get(task) if self.app else None
+        return found.options.timeout if found else 60.0

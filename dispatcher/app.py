@@ -1,0 +1,191 @@
+"""The application object: a registry of tasks and the backend that carries them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from dispatcher.backend import Backend, Outgoing, Receipt, SendFailure
+from dispatcher.backends import resolve_backend
+from dispatcher.errors import BatchSendError, DuplicateTask, InvalidTaskOption, UnknownTask
+from dispatcher.options import KeySource, RateLimit, build_options
+from dispatcher.retry import Retry
+from dispatcher.task import Task, TaskHandle
+
+if TYPE_CHECKING:
+    from dispatcher.backend import ResultStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+BACKEND_ENV = "DISPATCHER_BACKEND"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue as the app's tasks use it: its name, whether it is ordered, and its tasks."""
+
+    name: str
+    ordered: bool
+    tasks: tuple[str, ...]
+    timeout: float
+
+
+class Dispatcher:
+    """An explicit application: ``app = Dispatcher("shop")``, then ``@app.task(...)``.
+
+    ``backend`` is a :class:`~dispatcher.backend.Backend`, or a spec such as ``"local"``,
+    ``"local:/var/lib/shop.db"``, ``"memory"`` or ``"aws://eu-west-1"``; without one,
+    ``$DISPATCHER_BACKEND`` decides, and without that the embedded local backend. Nothing
+    connects anywhere until the first send or receive.
+    """
+
+    def __init__(self, name: str, backend: Backend | str | None = None) -> None:
+        if not name or not name.replace("-", "").isalnum() or name != name.lower():
+            raise ValueError(f"app name {name!r}: use lowercase letters, digits and hyphens")
+        self.name = name
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._backend: Backend | None = backend if not isinstance(backend, str | None) else None
+        self._backend_spec = backend if isinstance(backend, str) else None
+
+    def __repr__(self) -> str:
+        return f"<Dispatcher {self.name} tasks={len(self.tasks)} backend={self.backend_spec}>"
+
+    # --- declaring ---------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        timeout: float | None = None,
+        memory: int | None = None,
+        retry: Retry | None = None,
+        expires: float | None = None,
+        group_by: KeySource | None = None,
+        dedup_by: KeySource | None = None,
+        rate_limit: str | RateLimit | None = None,
+        concurrency: int | None = None,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self, fn: Callable[P, R] | None = None, /, *, name: str | None = None, **options: Any
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Declare a task. Options: ``queue``, ``timeout`` (s), ``memory`` (MB), ``retry``,
+        ``expires`` (s), ``group_by`` / ``dedup_by`` (a parameter name or a function of the
+        arguments), ``rate_limit`` (``"10/s"``), ``concurrency``. Invalid options raise
+        :class:`~dispatcher.errors.InvalidTaskOption` here, at import time."""
+
+        def register(function: Callable[P, R]) -> Task[P, R]:
+            task_name = name or f"{function.__module__}.{function.__qualname__}"
+            if task_name in self.tasks:
+                raise DuplicateTask(f"app {self.name!r} already has a task named {task_name!r}")
+            import inspect
+
+            parameters = list(inspect.signature(function).parameters)
+            declared = Task(self, function, build_options(task_name, parameters, **options))
+            self._check_queue(declared)
+            self.tasks[task_name] = declared
+            return declared
+
+        return register(fn) if fn is not None else register
+
+    def _check_queue(self, task: Task[Any, Any]) -> None:
+        for other in self.tasks.values():
+            if other.options.queue == task.options.queue and other.options.ordered != task.options.ordered:
+                ordered, plain = (task, other) if task.options.ordered else (other, task)
+                raise InvalidTaskOption(
+                    task.name,
+                    "group_by",
+                    f"queue {task.options.queue!r} would be ordered for {ordered.name!r} "
+                    f"but not for {plain.name!r}; give ordered tasks their own queue",
+                )
+
+    @property
+    def queues(self) -> dict[str, QueueSpec]:
+        """Every queue the app's tasks use, by name."""
+        names: dict[str, list[Task[Any, Any]]] = {}
+        for task in self.tasks.values():
+            names.setdefault(task.options.queue, []).append(task)
+        return {
+            queue: QueueSpec(
+                name=queue,
+                ordered=tasks[0].options.ordered,
+                tasks=tuple(t.name for t in tasks),
+                timeout=max(t.options.timeout for t in tasks),
+            )
+            for queue, tasks in sorted(names.items())
+        }
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        """The task called ``name``; :class:`UnknownTask` if there is none."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownTask(name, list(self.tasks)) from None
+
+    # --- the backend -------------------------------------------------------------------------
+
+    @property
+    def backend_spec(self) -> str:
+        """The spec the backend is (or will be) made from."""
+        return self._backend_spec or os.environ.get(BACKEND_ENV) or "local"
+
+    @property
+    def backend(self) -> Backend:
+        """The backend, created on first use."""
+        if self._backend is None:
+            self._backend = resolve_backend(self.backend_spec, self)
+        return self._backend
+
+    @property
+    def results(self) -> ResultStore:
+        """The backend's result store."""
+        return self.backend.results
+
+    def use(self, backend: Backend | str) -> None:
+        """Switch backends (closing the current one); handy in tests and scripts."""
+        self.close()
+        self._backend = backend if not isinstance(backend, str) else None
+        self._backend_spec = backend if isinstance(backend, str) else None
+
+    def close(self) -> None:
+        """Close the backend's connections, if it was ever created."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, task_name: str, *args: Any, **kwargs: Any) -> TaskHandle[Any]:
+        """Send a task by name (for producers that do not import the function's module)."""
+        return self.get_task(task_name).send(args=args, kwargs=kwargs)
+
+    def handle(self, task_id: str, task_name: str | None = None) -> TaskHandle[Any]:
+        """A handle for an invocation sent earlier, by id."""
+        return TaskHandle(self, self.tasks.get(task_name) if task_name else None, task_id)
+
+    def send_message(self, task: Task[Any, R], message: Outgoing) -> TaskHandle[R]:
+        """Hand one built message to the backend."""
+        receipt = self.backend.send(message)
+        return TaskHandle(self, task, receipt.duplicate_of or receipt.id)
+
+    def send_messages(
+        self, task: Task[Any, R], messages: Sequence[Outgoing]
+    ) -> list[TaskHandle[R]]:
+        """Hand a batch to the backend; raise if any message was not accepted."""
+        outcomes = self.backend.send_many(messages) if messages else []
+        failures = [o for o in outcomes if isinstance(o, SendFailure)]
+        if failures:
+            raise BatchSendError(failures, len(messages))
+        receipts = [o for o in outcomes if isinstance(o, Receipt)]
+        return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
+

@@ -1,0 +1,207 @@
+"""The execution core: one path from a received message to an :class:`Outcome`, on every backend.
+
+decode -> find the task -> check expiry and eta -> claim (skip duplicates) -> validate arguments
+-> run (sync or async, within the timeout) -> record the result -> ack, retry later with
+backoff, or dead-letter with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from dispatcher import context
+from dispatcher.backend import (
+    Ack,
+    Claim,
+    DeadLetter,
+    Delivery,
+    Outcome,
+    ResultStore,
+    RetryLater,
+    Status,
+    TaskResult,
+)
+from dispatcher.envelope import Envelope, decode
+from dispatcher.errors import InvalidArguments, InvalidMessage, NonRetryable, TaskTimedOut
+
+if TYPE_CHECKING:
+    from dispatcher.app import Dispatcher
+    from dispatcher.task import Task
+
+#: Seconds a claim outlives the task's timeout, to cover recording the result.
+CLAIM_GRACE = 30.0
+#: How long a delivery that found the task busy elsewhere waits before it looks again.
+BUSY_RETRY = 5.0
+_TRACEBACK_LIMIT = 8_000
+
+
+class Executor:
+    """Runs received messages for ``app``, recording results in ``results``
+    (the app backend's store unless another is given)."""
+
+    def __init__(
+        self,
+        app: Dispatcher,
+        results: ResultStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self._results = results
+        self.clock = clock
+        self._local = threading.local()
+
+    @property
+    def results(self) -> ResultStore:
+        """Where this executor records results."""
+        return self._results if self._results is not None else self.app.results
+
+    def process(self, delivery: Delivery) -> Outcome:
+        """Run one delivery and say what to do with it. Never raises for a bad message or a
+        failing task; only ``KeyboardInterrupt``/``SystemExit`` escape (the message then stays
+        leased, and is delivered again)."""
+        try:
+            envelope = decode(delivery.body)
+        except InvalidMessage as error:
+            return DeadLetter(str(error))
+        task = self.app.tasks.get(envelope.task)
+        if task is None:
+            return DeadLetter(f"unknown task {envelope.task!r}", task=envelope.task)
+        attempt = envelope.attempt + max(0, delivery.receive_count - 1)
+        now = self.clock()
+        if envelope.expires_at is not None and envelope.expires_at.timestamp() <= now:
+            expired = f"expired at {envelope.expires_at.isoformat()} before it ran"
+            return self._dead_letter(envelope, attempt, expired)
+        if envelope.eta is not None and envelope.eta.timestamp() > now + 0.5:
+            return RetryLater(envelope.eta.timestamp() - now, "not due yet")
+        claim = self.results.claim(
+            envelope.id, envelope.task, attempt, task.options.timeout + CLAIM_GRACE
+        )
+        if claim is Claim.DONE:
+            return Ack()
+        if claim is Claim.BUSY:
+            return RetryLater(BUSY_RETRY, "another delivery is running this task")
+        try:
+            args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
+        except InvalidArguments as error:
+            return self._dead_letter(envelope, attempt, str(error))
+        return self._run(task, envelope, attempt, args, kwargs)
+
+    def _run(
+        self,
+        task: Task[Any, Any],
+        envelope: Envelope,
+        attempt: int,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> Outcome:
+        token = context.current_task.set(
+            context.TaskContext(
+                task=task.name,
+                id=envelope.id,
+                root_id=envelope.root_id or envelope.id,
+                traceparent=envelope.traceparent,
+                attempt=attempt,
+            )
+        )
+        try:
+            if task.is_async:
+                value = self._run_async(task, args, kwargs)
+            else:
+                value = _run_sync(task.fn, args, kwargs, task.options.timeout)
+            stored = task.signature.dump_result(value)
+        except Exception as error:
+            return self._failed(task, envelope, attempt, error)
+        finally:
+            context.current_task.reset(token)
+        self._record(envelope, attempt, Status.SUCCEEDED, value=stored)
+        return Ack()
+
+    def _run_async(self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        loop = getattr(self._local, "loop", None)
+        if loop is None:
+            loop = self._local.loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(
+                asyncio.wait_for(task.fn(*args, **kwargs), task.options.timeout)
+            )
+        except TimeoutError:
+            raise TaskTimedOut(f"ran longer than its timeout of {task.options.timeout:g}s") from None
+
+    def _failed(
+        self, task: Task[Any, Any], envelope: Envelope, attempt: int, error: Exception
+    ) -> Outcome:
+        described = f"{type(error).__name__}: {error}"
+        trace = traceback.format_exc()[-_TRACEBACK_LIMIT:]
+        policy = task.options.retry
+        if policy.should_retry(error, attempt):
+            self._record(envelope, attempt, Status.RETRYING, error=error, trace=trace)
+            return RetryLater(policy.delay_for(attempt), described)
+        if isinstance(error, NonRetryable) or isinstance(error, policy.never_retry):
+            reason = f"non-retryable error on attempt {attempt}: {described}"
+        elif not isinstance(error, policy.retry_on):
+            reason = f"error not in retry_on, attempt {attempt}: {described}"
+        else:
+            reason = f"failed {attempt} of {policy.attempts} attempts: {described}"
+        self._record(envelope, attempt, Status.FAILED, error=error, trace=trace, reason=reason)
+        return DeadLetter(reason, task=task.name)
+
+    def _dead_letter(self, envelope: Envelope, attempt: int, reason: str) -> DeadLetter:
+        self._record(envelope, attempt, Status.FAILED, reason=reason)
+        return DeadLetter(reason, task=envelope.task)
+
+    def _record(
+        self,
+        envelope: Envelope,
+        attempt: int,
+        status: Status,
+        *,
+        value: Any = None,
+        error: BaseException | None = None,
+        trace: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.results.save(
+            TaskResult(
+                id=envelope.id,
+                task=envelope.task,
+                status=status,
+                value=value,
+                error_type=type(error).__name__ if error else None,
+                error_message=str(error) if error else None,
+                traceback=trace,
+                reason=reason,
+                attempt=attempt,
+                updated_at=datetime.fromtimestamp(self.clock(), UTC),
+            )
+        )
+
+
+def _run_sync(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
+    """Call ``fn``; in a main thread, interrupt it with :class:`TaskTimedOut` at ``timeout``
+    (elsewhere a late finish is reported as a timeout, like a platform that kills it)."""
+    if threading.current_thread() is not threading.main_thread():
+        started = time.monotonic()
+        value = fn(*args, **kwargs)
+        if time.monotonic() - started > timeout:
+            raise TaskTimedOut(f"ran longer than its timeout of {timeout:g}s")
+        return value
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TaskTimedOut(f"ran longer than its timeout of {timeout:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

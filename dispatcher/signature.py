@@ -1,0 +1,105 @@
+"""Validate and coerce a task's arguments with its type hints, at send time and at run time."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError, create_model
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
+
+from dispatcher.errors import InvalidArguments, InvalidTaskOption
+
+_P = inspect.Parameter
+
+
+class _ArgumentsBase(BaseModel):
+    model_config = ConfigDict(populate_by_name=False, extra="forbid", frozen=True)
+
+
+class Signature:
+    """A task function's call signature, with a pydantic model of its parameters.
+
+    :meth:`dump` turns a call into JSON-ready ``args``/``kwargs`` (only the arguments given);
+    :meth:`load` turns them back into Python values for the call; :meth:`dump_result` and
+    :meth:`load_result` do the same for the return value.
+    """
+
+    def __init__(self, task: str, fn: Callable[..., Any]) -> None:
+        self.task = task
+        self.inspected = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception as error:  # unresolved forward references and the like
+            raise InvalidTaskOption(task, "signature", f"cannot resolve type hints: {error}") from None
+        fields: dict[str, Any] = {}
+        for index, param in enumerate(self.inspected.parameters.values()):
+            hint = hints.get(param.name, Any)
+            if param.kind is _P.VAR_POSITIONAL:
+                hint = tuple[hint, ...]  # type: ignore[valid-type]
+            elif param.kind is _P.VAR_KEYWORD:
+                hint = dict[str, hint]  # type: ignore[valid-type]
+            default = ... if param.default is _P.empty else param.default
+            if param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD):
+                default = ...
+            fields[f"p{index}"] = (hint, Field(default, alias=param.name))
+        try:
+            self.model: type[BaseModel] = create_model(
+                f"{task}.arguments", __base__=_ArgumentsBase, **fields
+            )
+            self.result = TypeAdapter(hints.get("return", Any))
+        except (PydanticSchemaGenerationError, PydanticUserError) as error:
+            raise InvalidTaskOption(
+                task, "signature", f"a type hint cannot be carried as JSON: {error}"
+            ) from None
+        self._names = {f"p{i}": p.name for i, p in enumerate(self.inspected.parameters.values())}
+
+    def _validated(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> BaseModel:
+        try:
+            bound = self.inspected.bind(*args, **kwargs)
+        except TypeError as error:
+            raise InvalidArguments(self.task, [str(error)]) from None
+        try:
+            return self.model.model_validate(bound.arguments)
+        except ValidationError as error:
+            raise InvalidArguments(self.task, _problems(error)) from None
+
+    def _split(self, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        bound = inspect.BoundArguments(self.inspected, values)  # type: ignore[arg-type]
+        return list(bound.args), dict(bound.kwargs)
+
+    def dump(
+        self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[JsonValue], dict[str, JsonValue]]:
+        """Validate a call and return its arguments as JSON-compatible values."""
+        model = self._validated(args, kwargs)
+        values = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        ordered = {name: values[name] for name in self._names.values() if name in values}
+        return self._split(ordered)
+
+    def load(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Validate received arguments and return them as Python values for the call."""
+        model = self._validated(args, kwargs)
+        given = model.model_fields_set
+        values = {
+            name: getattr(model, field) for field, name in self._names.items() if field in given
+        }
+        return self._split(values)
+
+    def dump_result(self, value: Any) -> JsonValue:
+        """The task's return value as a JSON-compatible value."""
+        return self.result.dump_python(value, mode="json")  # type: ignore[no-any-return]
+
+    def load_result(self, value: JsonValue) -> Any:
+        """A stored return value, coerced back with the return type hint."""
+        return self.result.validate_python(value)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        problems.append(f"argument {where!r}: {item['msg']}" if where else item["msg"])
+    return problems

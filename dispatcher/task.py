@@ -1,0 +1,176 @@
+"""A declared task: call it in-process, or send it to its queue and get a handle."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from dispatcher import context, tracing
+from dispatcher.backend import Outgoing, Status, TaskResult
+from dispatcher.envelope import Envelope, new_id, utcnow
+from dispatcher.errors import InvalidArguments, ResultTimeout, TaskFailed
+from dispatcher.options import KeySource, TaskOptions
+from dispatcher.signature import Signature
+
+if TYPE_CHECKING:
+    from dispatcher.app import Dispatcher
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """What ``@app.task`` returns. Calling it runs the function here and now;
+    :meth:`delay` and :meth:`send` validate the call and put it on the task's queue."""
+
+    def __init__(self, app: Dispatcher, fn: Callable[P, R], options: TaskOptions) -> None:
+        self.app, self.fn, self.options = app, fn, options
+        self.name = options.name
+        self.signature = Signature(options.name, fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue}>"
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        """Send with these arguments and default options."""
+        return self.send(args=args, kwargs=kwargs)
+
+    def send(
+        self,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        expires: float | datetime | None = None,
+        dedup_key: str | None = None,
+        group_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TaskHandle[R]:
+        """Send with per-call options: ``countdown`` seconds or an ``eta``, ``expires`` (seconds
+        from now or a time), and keys that override the declared ``dedup_by``/``group_by``."""
+        message = self.message(
+            args,
+            kwargs,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            dedup_key=dedup_key,
+            group_key=group_key,
+            headers=headers,
+        )
+        return self.app.send_message(self, message)
+
+    def map(self, calls: Iterable[Iterable[Any] | Mapping[str, Any]]) -> list[TaskHandle[R]]:
+        """Send one message per item (a tuple of args or a dict of kwargs) in batches."""
+        messages = [
+            self.message(kwargs=call) if isinstance(call, Mapping) else self.message(call)
+            for call in calls
+        ]
+        return self.app.send_messages(self, messages)
+
+    def message(
+        self,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        expires: float | datetime | None = None,
+        dedup_key: str | None = None,
+        group_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outgoing:
+        """Validate a call and build its message without sending it."""
+        now = utcnow()
+        call_args, call_kwargs = self.signature.dump(tuple(args), dict(kwargs or {}))
+        if countdown is not None and eta is not None:
+            raise InvalidArguments(self.name, ["give countdown or eta, not both"])
+        if countdown is not None:
+            if countdown < 0:
+                raise InvalidArguments(self.name, [f"countdown must be >= 0 (got {countdown})"])
+            eta = now + timedelta(seconds=countdown)
+        if eta is not None and eta.tzinfo is None:
+            raise InvalidArguments(self.name, ["eta must be timezone-aware"])
+        expires = self.options.expires if expires is None else expires
+        expires_at = (
+            now + timedelta(seconds=expires) if isinstance(expires, int | float) else expires
+        )
+        parent = context.current()
+        envelope = Envelope(
+            id=new_id(),
+            task=self.name,
+            args=call_args,
+            kwargs=call_kwargs,
+            created_at=now,
+            eta=eta,
+            expires_at=expires_at,
+            dedup_key=dedup_key or self._key(self.options.dedup_by, call_args, call_kwargs),
+            group_key=group_key or self._key(self.options.group_by, call_args, call_kwargs),
+            traceparent=tracing.new_span(parent.traceparent if parent else None),
+            parent_id=parent.id if parent else None,
+            root_id=parent.root_id if parent else None,
+            headers=dict(headers or {}),
+        )
+        delay = max(0.0, (eta - now).total_seconds()) if eta else 0.0
+        return Outgoing(envelope, envelope.encode(), self.options.queue, delay)
+
+    def _key(self, source: KeySource | None, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        if source is None:
+            return None
+        bound = self.signature.inspected.bind(*args, **kwargs)
+        bound.apply_defaults()
+        value = bound.arguments[source] if isinstance(source, str) else source(*args, **kwargs)
+        return None if value is None else str(value)
+
+
+class TaskHandle(Generic[R]):
+    """A sent invocation: its id, its status, and (when it finishes) its result."""
+
+    def __init__(self, app: Dispatcher, task: Task[Any, R] | None, task_id: str) -> None:
+        self.app, self.task, self.id = app, task, task_id
+
+    def __repr__(self) -> str:
+        return f"<TaskHandle {self.task.name if self.task else '?'} {self.id}>"
+
+    def status(self) -> TaskResult | None:
+        """The stored record, or ``None`` while nothing has been recorded."""
+        return self.app.backend.results.get(self.id)
+
+    def result(self, timeout: float | None = None, poll: float = 0.02) -> R:
+        """Wait for the task to finish and return its value.
+
+        Raises :class:`TaskFailed` if it was dead-lettered and :class:`ResultTimeout` if it has
+        not finished within ``timeout`` seconds (``None`` waits forever).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = poll
+        while True:
+            record = self.status()
+            if record is not None and record.status is Status.SUCCEEDED:
+                task = self.task or self.app.tasks.get(record.task)
+                return task.signature.load_result(record.value) if task else record.value  # type: ignore[return-value]
+            if record is not None and record.status is Status.FAILED:
+                raise TaskFailed(
+                    record.task,
+                    self.id,
+                    record.error_type,
+                    record.error_message,
+                    reason=record.reason,
+                    traceback=record.traceback,
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                state = record.status.value if record else Status.PENDING.value
+                raise ResultTimeout(f"task {self.id} is still {state} after {timeout}s")
+            wait = interval if deadline is None else min(interval, deadline - time.monotonic())
+            time.sleep(max(0.0, wait))
+            interval = min(interval * 1.5, 0.5)

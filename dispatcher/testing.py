@@ -1,0 +1,135 @@
+"""Backends for tests: no disk, no network, no threads.
+
+``Dispatcher("shop", backend="memory")`` gives an :class:`InMemoryBackend`; ``drain()`` runs
+everything that was sent (and everything those tasks send) through the real execution core.
+:class:`CallableBackend` hands each message to a function, like ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from dispatcher.backend import (
+    Ack,
+    Claim,
+    DeadLetter,
+    Delivery,
+    Outgoing,
+    Receipt,
+    RetryLater,
+    SendFailure,
+    Status,
+    TaskResult,
+)
+
+if TYPE_CHECKING:
+    from dispatcher.app import Dispatcher
+
+
+class MemoryResults:
+    """A result store in a dict; ``claim`` follows the same rules as the real stores."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, TaskResult] = {}
+        self._claims: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, task_id: str) -> TaskResult | None:
+        return self.records.get(task_id)
+
+    def save(self, result: TaskResult) -> None:
+        with self._lock:
+            self.records[result.id] = result
+            self._claims.pop(result.id, None)
+
+    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
+        with self._lock:
+            record = self.records.get(task_id)
+            if record is not None and record.status.final:
+                return Claim.DONE
+            if self._claims.get(task_id, 0.0) > time.time():
+                return Claim.BUSY
+            self._claims[task_id] = time.time() + lease
+            return Claim.GRANTED
+
+
+class CallableBackend:
+    """Calls ``handler(message)`` for every message sent; the handler may return a Receipt."""
+
+    def __init__(self, handler: Callable[[Outgoing], Receipt | None]) -> None:
+        self.handler = handler
+        self.results = MemoryResults()
+
+    def send(self, message: Outgoing) -> Receipt:
+        return self.handler(message) or Receipt(message.envelope.id)
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
+        return [self.send(message) for message in messages]
+
+    def close(self) -> None:
+        return None
+
+
+class InMemoryBackend:
+    """Keeps sent messages in memory; :meth:`drain` runs them with the real executor.
+
+    ``drain`` runs on a virtual clock: it takes messages in the order they fall due and moves
+    its clock forward to each one's due time, so countdowns, retry backoff and expiry behave
+    as they would, without waiting. ``dead_letters`` keeps what was dead-lettered, with the
+    reason; ``sent`` every message ever sent.
+    """
+
+    def __init__(self, app: Dispatcher) -> None:
+        self.app = app
+        self.results = MemoryResults()
+        self.sent: list[Outgoing] = []
+        self.dead_letters: list[tuple[Outgoing, str]] = []
+        self.now = time.time()
+        self._due: list[tuple[float, int, Outgoing, int]] = []
+        self._order = itertools.count()
+
+    def send(self, message: Outgoing) -> Receipt:
+        self.sent.append(message)
+        self._push(message, self.now + message.delay, 1)
+        return Receipt(message.envelope.id)
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
+        return [self.send(message) for message in messages]
+
+    def close(self) -> None:
+        return None
+
+    def _push(self, message: Outgoing, due: float, count: int) -> None:
+        heapq.heappush(self._due, (due, next(self._order), message, count))
+
+    def drain(self, max_runs: int = 10_000) -> int:
+        """Run messages until none is left; return how many runs were made."""
+        from dispatcher.execution import Executor
+
+        executor = Executor(self.app, self.results, clock=lambda: self.now)
+        runs = 0
+        while self._due and runs < max_runs:
+            due, _, message, count = heapq.heappop(self._due)
+            self.now = max(self.now, due)
+            outcome = executor.process(Delivery(message.body, count, message.queue))
+            runs += 1
+            if isinstance(outcome, RetryLater):
+                self._push(message, self.now + outcome.delay, count + 1)
+            elif isinstance(outcome, DeadLetter):
+                self.dead_letters.append((message, outcome.reason))
+            else:
+                assert isinstance(outcome, Ack)
+        return runs
+
+
+def from_spec(spec: str, app: Dispatcher) -> InMemoryBackend:
+    """``memory``: an :class:`InMemoryBackend` for ``app``."""
+    return InMemoryBackend(app)
+
+
+__all__ = ["CallableBackend", "InMemoryBackend", "MemoryResults", "Status"]
