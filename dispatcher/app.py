@@ -74,6 +74,7 @@ class Dispatcher:
         dedup_by: KeySource | None = None,
         rate_limit: str | RateLimit | None = None,
         concurrency: int | None = None,
+        schedule: str | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -81,7 +82,8 @@ class Dispatcher:
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Declare a task. Options: ``queue``, ``timeout`` (s), ``memory`` (MB), ``retry``,
         ``expires`` (s), ``group_by`` / ``dedup_by`` (a parameter name or a function of the
-        arguments), ``rate_limit`` (``"10/s"``), ``concurrency``. Invalid options raise
+        arguments), ``rate_limit`` (``"10/s"``), ``concurrency``, ``schedule`` (``"every 5 minutes"`` or
+        a cron line; the cloud runs it periodically with no arguments). Invalid options raise
         :class:`~dispatcher.errors.InvalidTaskOption` here, at import time."""
 
         def register(function: Callable[P, R]) -> Task[P, R]:
@@ -93,6 +95,16 @@ class Dispatcher:
             parameters = list(inspect.signature(function).parameters)
             declared = Task(self, function, build_options(task_name, parameters, **options))
             self._check_queue(declared)
+            required = [
+                p.name
+                for p in declared.signature.inspected.parameters.values()
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            ]
+            if declared.options.schedule and required:
+                raise InvalidTaskOption(
+                    task_name, "schedule", f"a periodic task runs without arguments, but "
+                    f"{', '.join(required)} has no default"
+                )
             self.tasks[task_name] = declared
             return declared
 

@@ -42,6 +42,40 @@ class RateLimit(BaseModel):
         return f"{self.count}/{self.per:g}s"
 
 
+_EVERY = re.compile(r"^every\s+(\d+)\s*(minute|minutes|hour|hours|day|days)$")
+_CRON_FIELD = r"[0-9*/,\-A-Za-z?LW#]+"
+_CRON = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4}}$")
+
+
+class Schedule(BaseModel):
+    """When a periodic task runs: ``every N minutes|hours|days``, or a 5-field cron expression
+    (minute hour day-of-month month day-of-week, in UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    expression: str
+    every_seconds: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        """Parse ``"every 5 minutes"`` or ``"0 3 * * *"``."""
+        text = " ".join(text.split())
+        every = _EVERY.match(text)
+        if every:
+            count, unit = int(every.group(1)), every.group(2).rstrip("s")
+            if count < 1:
+                raise ValueError(f"{text!r}: the interval must be at least 1 {unit}")
+            seconds = count * {"minute": 60, "hour": 3600, "day": 86_400}[unit]
+            return cls(kind="rate", expression=text, every_seconds=seconds)
+        if _CRON.match(text):
+            return cls(kind="cron", expression=text)
+        raise ValueError(f"{text!r} is not 'every N minutes|hours|days' or a 5-field cron line")
+
+    def __str__(self) -> str:
+        return self.expression
+
+
 class TaskOptions(BaseModel):
     """Every setting of one task. Units: seconds and megabytes."""
 
@@ -57,11 +91,17 @@ class TaskOptions(BaseModel):
     dedup_by: KeySource | None = None
     rate_limit: RateLimit | None = None
     concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    schedule: Schedule | None = None
 
     @field_validator("rate_limit", mode="before")
     @classmethod
     def _parse_rate(cls, value: Any) -> Any:
         return RateLimit.parse(value) if isinstance(value, str) else value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: Any) -> Any:
+        return Schedule.parse(value) if isinstance(value, str) else value
 
     @property
     def ordered(self) -> bool:
