@@ -1,1 +1,1 @@
-"""Backends for faas-dispatcher: one package per provider (``local``, ``aws``, ``gcp``, ``azure``)."""
+"""Backends for faas-dispatcher: one package per provider (local, aws, gcp, azure)."""

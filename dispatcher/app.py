@@ -82,8 +82,8 @@ class Dispatcher:
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Declare a task. Options: ``queue``, ``timeout`` (s), ``memory`` (MB), ``retry``,
         ``expires`` (s), ``group_by`` / ``dedup_by`` (a parameter name or a function of the
-        arguments), ``rate_limit`` (``"10/s"``), ``concurrency``, ``schedule`` (``"every 5 minutes"`` or
-        a cron line; the cloud runs it periodically with no arguments). Invalid options raise
+        arguments), ``rate_limit`` (``"10/s"``), ``concurrency``, ``schedule`` (``"every 5
+        minutes"`` or a cron line; run periodically with no arguments). Invalid options raise
         :class:`~dispatcher.errors.InvalidTaskOption` here, at import time."""
 
         def register(function: Callable[P, R]) -> Task[P, R]:
@@ -102,8 +102,10 @@ class Dispatcher:
             ]
             if declared.options.schedule and required:
                 raise InvalidTaskOption(
-                    task_name, "schedule", f"a periodic task runs without arguments, but "
-                    f"{', '.join(required)} has no default"
+                    task_name,
+                    "schedule",
+                    f"a periodic task runs without arguments, but "
+                    f"{', '.join(required)} has no default",
                 )
             self.tasks[task_name] = declared
             return declared
@@ -112,7 +114,10 @@ class Dispatcher:
 
     def _check_queue(self, task: Task[Any, Any]) -> None:
         for other in self.tasks.values():
-            if other.options.queue == task.options.queue and other.options.ordered != task.options.ordered:
+            if (
+                other.options.queue == task.options.queue
+                and other.options.ordered != task.options.ordered
+            ):
                 ordered, plain = (task, other) if task.options.ordered else (other, task)
                 raise InvalidTaskOption(
                     task.name,
@@ -200,4 +205,3 @@ class Dispatcher:
             raise BatchSendError(failures, len(messages))
         receipts = [o for o in outcomes if isinstance(o, Receipt)]
         return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
-

@@ -142,6 +142,7 @@ class TaskResult(BaseModel):
     traceback: str | None = None
     reason: str | None = None
     attempt: int = 1
+    root_id: str | None = None
     updated_at: datetime
 
 

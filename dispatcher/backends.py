@@ -38,7 +38,9 @@ def resolve_backend(spec: str, app: Dispatcher) -> Backend:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
-            raise BackendNotConfigured(f"backend {scheme!r} is not available in this release") from None
+            raise BackendNotConfigured(
+                f"backend {scheme!r} is not available in this release"
+            ) from None
         raise
     backend: Backend = getattr(module, factory)(spec, app)
     return backend

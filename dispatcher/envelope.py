@@ -45,7 +45,7 @@ class Envelope(BaseModel):
         json_schema_extra={"$id": "https://faas-dispatcher.dev/schema/envelope.v1.json"},
     )
 
-    version: Literal[1] = Field(default=ENVELOPE_VERSION, description="Envelope format version.")
+    version: Literal[1] = Field(default=1, description="Envelope format version.")
     id: str = Field(min_length=1, max_length=128, description="Unique id of this invocation.")
     task: str = Field(min_length=1, max_length=256, description="Registered task name.")
     args: list[JsonValue] = Field(default_factory=list, description="Positional arguments.")

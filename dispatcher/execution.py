@@ -134,7 +134,9 @@ class Executor:
                 asyncio.wait_for(task.fn(*args, **kwargs), task.options.timeout)
             )
         except TimeoutError:
-            raise TaskTimedOut(f"ran longer than its timeout of {task.options.timeout:g}s") from None
+            raise TaskTimedOut(
+                f"ran longer than its timeout of {task.options.timeout:g}s"
+            ) from None
 
     def _failed(
         self, task: Task[Any, Any], envelope: Envelope, attempt: int, error: Exception
@@ -145,7 +147,7 @@ class Executor:
         if policy.should_retry(error, attempt):
             self._record(envelope, attempt, Status.RETRYING, error=error, trace=trace)
             return RetryLater(policy.delay_for(attempt), described)
-        if isinstance(error, NonRetryable) or isinstance(error, policy.never_retry):
+        if isinstance(error, (NonRetryable, *policy.never_retry)):
             reason = f"non-retryable error on attempt {attempt}: {described}"
         elif not isinstance(error, policy.retry_on):
             reason = f"error not in retry_on, attempt {attempt}: {described}"
@@ -180,12 +182,15 @@ class Executor:
                 traceback=trace,
                 reason=reason,
                 attempt=attempt,
+                root_id=envelope.root_id or envelope.id,
                 updated_at=datetime.fromtimestamp(self.clock(), UTC),
             )
         )
 
 
-def _run_sync(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float) -> Any:
+def _run_sync(
+    fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float
+) -> Any:
     """Call ``fn``; in a main thread, interrupt it with :class:`TaskTimedOut` at ``timeout``
     (elsewhere a late finish is reported as a timeout, like a platform that kills it)."""
     if threading.current_thread() is not threading.main_thread():

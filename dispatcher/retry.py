@@ -19,8 +19,8 @@ def _exception_types(value: Any) -> tuple[type[BaseException], ...]:
 
 
 class Retry(BaseModel):
-    """Exponential backoff: attempt *n* fails, the next one waits
-    ``min(max_delay, delay * backoff ** (n - 1))`` seconds (with jitter, between half and all of it).
+    """Exponential backoff: after failed attempt *n* the next one waits
+    ``min(max_delay, delay * backoff ** (n - 1))`` seconds (with jitter: half to all of it).
 
     ``attempts`` counts every run, the first included: ``attempts=1`` never retries.
     An exception is retried when it is an instance of ``retry_on`` and not of ``never_retry``;

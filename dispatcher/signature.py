@@ -7,7 +7,15 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 
 from dispatcher.errors import InvalidArguments, InvalidTaskOption
@@ -33,14 +41,16 @@ class Signature:
         try:
             hints = typing.get_type_hints(fn)
         except Exception as error:  # unresolved forward references and the like
-            raise InvalidTaskOption(task, "signature", f"cannot resolve type hints: {error}") from None
+            raise InvalidTaskOption(
+                task, "signature", f"cannot resolve type hints: {error}"
+            ) from None
         fields: dict[str, Any] = {}
         for index, param in enumerate(self.inspected.parameters.values()):
-            hint = hints.get(param.name, Any)
+            hint: Any = hints.get(param.name, Any)
             if param.kind is _P.VAR_POSITIONAL:
-                hint = tuple[hint, ...]  # type: ignore[valid-type]
+                hint = tuple.__class_getitem__((hint, ...))
             elif param.kind is _P.VAR_KEYWORD:
-                hint = dict[str, hint]  # type: ignore[valid-type]
+                hint = dict.__class_getitem__((str, hint))
             default = ... if param.default is _P.empty else param.default
             if param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD):
                 default = ...
@@ -67,7 +77,7 @@ class Signature:
             raise InvalidArguments(self.task, _problems(error)) from None
 
     def _split(self, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        bound = inspect.BoundArguments(self.inspected, values)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.inspected, values)  # type: ignore[arg-type,unused-ignore]
         return list(bound.args), dict(bound.kwargs)
 
     def dump(

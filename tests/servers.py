@@ -1,4 +1,4 @@
-"""Start local emulators for tests: on 127.0.0.1, on a free port, stopped when done, bounded in time.
+"""Local emulators for tests: on 127.0.0.1, a free port, stopped when done, bounded in time.
 
 A missing emulator is an error, never a skip: the test that needs it fails and says what to
 install.
@@ -26,12 +26,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = STARTUP_TIMEOUT) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], timeout: float = STARTUP_TIMEOUT
+) -> None:
     """Wait until ``port`` accepts connections; fail if ``process`` dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before listening")
+            raise RuntimeError(
+                f"{process.args!r} exited with {process.returncode} before listening"
+            )
         with socket.socket() as sock:
             sock.settimeout(0.2)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -50,7 +54,9 @@ def require_executable(name: str, install_hint: str) -> str:
 
 
 @contextmanager
-def running(command: Sequence[str], port: int, *, timeout: float = STARTUP_TIMEOUT) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: Sequence[str], port: int, *, timeout: float = STARTUP_TIMEOUT
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` until the block ends, once ``port`` accepts connections."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -21,7 +21,9 @@ DEFAULT_DIRECTORY = ".dispatcher"
 def from_spec(spec: str, app: Dispatcher) -> LocalBackend:
     """``local`` or ``local:PATH`` (``local:///abs/path`` works too)."""
     path = spec.partition(":")[2].removeprefix("//")
-    return LocalBackend(Path(path) if path else Path(DEFAULT_DIRECTORY) / f"{app.name}.sqlite3", app)
+    return LocalBackend(
+        Path(path) if path else Path(DEFAULT_DIRECTORY) / f"{app.name}.sqlite3", app
+    )
 
 
 __all__ = [

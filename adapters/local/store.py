@@ -120,7 +120,9 @@ class LocalResults:
         self._store = store
 
     def get(self, task_id: str) -> TaskResult | None:
-        row = self._store.db.execute("SELECT record FROM results WHERE id = ?", (task_id,)).fetchone()
+        row = self._store.db.execute(
+            "SELECT record FROM results WHERE id = ?", (task_id,)
+        ).fetchone()
         return TaskResult.model_validate_json(row[0]) if row else None
 
     def save(self, result: TaskResult) -> None:
@@ -134,8 +136,17 @@ class LocalResults:
                 _save_result(db, result)
 
     def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
-        row = self._store.db.execute("SELECT status FROM results WHERE id = ?", (task_id,)).fetchone()
+        row = self._store.db.execute(
+            "SELECT status FROM results WHERE id = ?", (task_id,)
+        ).fetchone()
         return Claim.DONE if row and Status(row[0]).final else Claim.GRANTED
+
+    def by_root(self, root_id: str) -> list[TaskResult]:
+        """Every record of the chain started by ``root_id`` (that invocation included)."""
+        rows = self._store.db.execute(
+            "SELECT record FROM results WHERE json_extract(record, '$.root_id') = ?", (root_id,)
+        )
+        return [TaskResult.model_validate_json(row[0]) for row in rows]
 
     def forget(self, task_id: str) -> None:
         """Drop the record of ``task_id`` (a replayed message starts afresh)."""
@@ -321,9 +332,11 @@ class LocalBackend:
             room[task] = cap - running
         for task, (count, per) in limits.rate.items():
             db.execute("DELETE FROM starts WHERE task = ? AND at <= ?", (task, now - per))
-            (started,) = db.execute("SELECT COUNT(*) FROM starts WHERE task = ?", (task,)).fetchone()
+            (started,) = db.execute(
+                "SELECT COUNT(*) FROM starts WHERE task = ?", (task,)
+            ).fetchone()
             room[task] = min(room.get(task, count), count - started)
-        chosen = []
+        chosen: list[tuple[int, float]] = []
         for seq, task, timeout in candidates:
             if len(chosen) == limit:
                 break
@@ -357,7 +370,8 @@ class LocalBackend:
                     db.execute("DELETE FROM messages WHERE seq = ? AND token = ?", (seq, token))
                 elif isinstance(outcome, RetryLater):
                     db.execute(
-                        "UPDATE messages SET visible_at = ?, token = NULL WHERE seq = ? AND token = ?",
+                        "UPDATE messages SET visible_at = ?, token = NULL"
+                        " WHERE seq = ? AND token = ?",
                         (now + outcome.delay, seq, token),
                     )
                 else:
@@ -425,8 +439,16 @@ class LocalBackend:
                 db.execute(
                     "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
                     " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (letter.id, letter.queue, letter.task, body, group_key,
-                     self._timeout(letter.task), now, now),
+                    (
+                        letter.id,
+                        letter.queue,
+                        letter.task,
+                        body,
+                        group_key,
+                        self._timeout(letter.task),
+                        now,
+                        now,
+                    ),
                 )
                 db.execute("DELETE FROM dead_letters WHERE seq = ?", (letter.seq,))
         return chosen

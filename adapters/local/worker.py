@@ -91,7 +91,9 @@ class Worker:
         self.results = BufferedResults(resolved.results)
         self.executor = Executor(app, self.results)
         self.limits = Limits(
-            concurrency={n: t.options.concurrency for n, t in app.tasks.items() if t.options.concurrency},
+            concurrency={
+                n: t.options.concurrency for n, t in app.tasks.items() if t.options.concurrency
+            },
             rate={
                 n: (t.options.rate_limit.count, t.options.rate_limit.per)
                 for n, t in app.tasks.items()
@@ -159,7 +161,12 @@ def _child(app_ref: str, queues: list[str] | None, burst: bool, stop: Event) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sets `stop`
     app = load_app(app_ref)
     worker = Worker(app, queues=queues)
-    threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        worker.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     try:
         worker.run(burst=burst)
     finally:
