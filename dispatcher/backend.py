@@ -179,7 +179,10 @@ class ResultStore(Protocol):
 class Backend(Protocol):
     """Moves encoded envelopes to queues and keeps results. See the module docstring."""
 
-    results: ResultStore
+    @property
+    def results(self) -> ResultStore:
+        """Where this backend's results live."""
+        ...
 
     def send(self, message: Outgoing) -> Receipt:
         """Send one message; raise a :class:`~dispatcher.errors.BackendError` on failure."""
