@@ -51,10 +51,11 @@ from dispatcher.errors import (
 from dispatcher.execution import Executor
 from dispatcher.options import RateLimit, TaskOptions
 from dispatcher.retry import Retry
-from dispatcher.task import Task, TaskHandle
+from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
 
 __all__ = [
     "Ack",
+    "AsyncTask",
     "Backend",
     "BackendError",
     "BackendNotConfigured",
@@ -88,6 +89,7 @@ __all__ = [
     "RetryLater",
     "SendFailure",
     "Status",
+    "SyncTask",
     "Task",
     "TaskContext",
     "TaskFailed",

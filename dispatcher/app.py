@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -12,7 +13,7 @@ from dispatcher.backends import resolve_backend
 from dispatcher.errors import BatchSendError, DuplicateTask, InvalidTaskOption, UnknownTask
 from dispatcher.options import KeySource, RateLimit, build_options
 from dispatcher.retry import Retry
-from dispatcher.task import Task, TaskHandle
+from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
 
 if TYPE_CHECKING:
     from dispatcher.backend import ResultStore
@@ -56,7 +57,12 @@ class Dispatcher:
     # --- declaring ---------------------------------------------------------------------------
 
     @overload
-    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    def task(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> SyncTask[P, R]: ...
 
     @overload
     def task(
@@ -75,42 +81,44 @@ class Dispatcher:
         rate_limit: str | RateLimit | None = None,
         concurrency: int | None = None,
         schedule: str | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> TaskDecorator: ...
 
     def task(
-        self, fn: Callable[P, R] | None = None, /, *, name: str | None = None, **options: Any
-    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any
+    ) -> Task[Any, Any] | TaskDecorator:
         """Declare a task. Options: ``queue``, ``timeout`` (s), ``memory`` (MB), ``retry``,
         ``expires`` (s), ``group_by`` / ``dedup_by`` (a parameter name or a function of the
         arguments), ``rate_limit`` (``"10/s"``), ``concurrency``, ``schedule`` (``"every 5
         minutes"`` or a cron line; run periodically with no arguments). Invalid options raise
         :class:`~dispatcher.errors.InvalidTaskOption` here, at import time."""
+        decorator = TaskDecorator(self, name, options)
+        return decorator(fn) if fn is not None else decorator
 
-        def register(function: Callable[P, R]) -> Task[P, R]:
-            task_name = name or f"{function.__module__}.{function.__qualname__}"
-            if task_name in self.tasks:
-                raise DuplicateTask(f"app {self.name!r} already has a task named {task_name!r}")
-            import inspect
-
-            parameters = list(inspect.signature(function).parameters)
-            declared = Task(self, function, build_options(task_name, parameters, **options))
-            self._check_queue(declared)
-            required = [
-                p.name
-                for p in declared.signature.inspected.parameters.values()
-                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            ]
-            if declared.options.schedule and required:
-                raise InvalidTaskOption(
-                    task_name,
-                    "schedule",
-                    f"a periodic task runs without arguments, but "
-                    f"{', '.join(required)} has no default",
-                )
-            self.tasks[task_name] = declared
-            return declared
-
-        return register(fn) if fn is not None else register
+    def _register(
+        self, function: Callable[..., Any], name: str | None, options: dict[str, Any]
+    ) -> Task[Any, Any]:
+        qualname = function.__qualname__.replace(".<locals>", "")
+        task_name = name or f"{function.__module__}.{qualname}"
+        if task_name in self.tasks:
+            raise DuplicateTask(f"app {self.name!r} already has a task named {task_name!r}")
+        parameters = inspect.signature(function).parameters
+        built = build_options(task_name, list(parameters), **options)
+        kind = AsyncTask if inspect.iscoroutinefunction(function) else SyncTask
+        declared: Task[Any, Any] = kind(self, function, built)
+        self._check_queue(declared)
+        required = [
+            p.name
+            for p in parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if built.schedule and required:
+            raise InvalidTaskOption(
+                task_name,
+                "schedule",
+                f"a periodic task runs without arguments, but {', '.join(required)} has no default",
+            )
+        self.tasks[task_name] = declared
+        return declared
 
     def _check_queue(self, task: Task[Any, Any]) -> None:
         for other in self.tasks.values():
@@ -205,3 +213,21 @@ class Dispatcher:
             raise BatchSendError(failures, len(messages))
         receipts = [o for o in outcomes if isinstance(o, Receipt)]
         return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
+
+
+class TaskDecorator:
+    """What ``@app.task(...)`` with options returns: apply it to a function."""
+
+    def __init__(self, app: Dispatcher, name: str | None, options: dict[str, Any]) -> None:
+        self.app, self.name, self.options = app, name, options
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncTask[P, R]: ...
+
+    def __call__(self, fn: Callable[..., Any], /) -> Task[Any, Any]:
+        return self.app._register(fn, self.name, self.options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -23,10 +23,11 @@ R = TypeVar("R")
 
 
 class Task(Generic[P, R]):
-    """What ``@app.task`` returns. Calling it runs the function here and now;
-    :meth:`delay` and :meth:`send` validate the call and put it on the task's queue."""
+    """What ``@app.task`` returns (a :class:`SyncTask` or an :class:`AsyncTask`). Calling it
+    runs the function here and now; :meth:`delay` and :meth:`send` validate the call and put it
+    on the task's queue. ``R`` is the type of the result."""
 
-    def __init__(self, app: Dispatcher, fn: Callable[P, R], options: TaskOptions) -> None:
+    def __init__(self, app: Dispatcher, fn: Callable[P, Any], options: TaskOptions) -> None:
         self.app, self.fn, self.options = app, fn, options
         self.name = options.name
         self.signature = Signature(options.name, fn)
@@ -34,7 +35,7 @@ class Task(Generic[P, R]):
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -131,6 +132,24 @@ class Task(Generic[P, R]):
         bound.apply_defaults()
         value = bound.arguments[source] if isinstance(source, str) else source(*args, **kwargs)
         return None if value is None else str(value)
+
+
+class SyncTask(Task[P, R]):
+    """A task declared on a plain function."""
+
+    fn: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+
+class AsyncTask(Task[P, R]):
+    """A task declared on an ``async def`` function; calling it returns the coroutine."""
+
+    fn: Callable[P, Coroutine[Any, Any, R]]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        return self.fn(*args, **kwargs)
 
 
 class TaskHandle(Generic[R]):

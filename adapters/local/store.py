@@ -165,9 +165,12 @@ class LocalBackend:
     """The SQLite queue. Implements :class:`~dispatcher.backend.Backend` and
     :class:`~dispatcher.backend.Consumer`."""
 
-    def __init__(self, path: str | Path, app: Dispatcher | None = None) -> None:
+    def __init__(
+        self, path: str | Path, app: Dispatcher | None = None, *, lease_grace: float = LEASE_GRACE
+    ) -> None:
         self.path = Path(path)
         self.app = app
+        self.lease_grace = lease_grace
         self.results = LocalResults(self)
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +301,7 @@ class LocalBackend:
                 row = db.execute(
                     "UPDATE messages SET visible_at = ?, deliveries = deliveries + 1, token = ?"
                     " WHERE seq = ? RETURNING queue, body, deliveries, id",
-                    (now + timeout + LEASE_GRACE, token, seq),
+                    (now + timeout + self.lease_grace, token, seq),
                 ).fetchone()
                 queue, body, count, message_id = row
                 deliveries.append(
@@ -307,7 +310,7 @@ class LocalBackend:
                         count,
                         queue,
                         f"{seq}:{token}",
-                        {"lease_until": repr(now + timeout + LEASE_GRACE), "id": message_id},
+                        {"lease_until": repr(now + timeout + self.lease_grace), "id": message_id},
                     )
                 )
         return deliveries

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from adapters.local.store import LEASE_GRACE, Limits, LocalBackend
+from adapters.local.store import Limits, LocalBackend
 from dispatcher.backend import Claim, Delivery, Outcome, ResultStore, TaskResult
 from dispatcher.execution import Executor
 
@@ -140,7 +140,7 @@ class Worker:
 
     def _lease_left(self, delivery: Delivery) -> bool:
         # A message whose lease would run out before its timeout is left to the next lease.
-        return float(delivery.meta["lease_until"]) - LEASE_GRACE / 2 > time.time()
+        return float(delivery.meta["lease_until"]) - self.backend.lease_grace / 2 > time.time()
 
     def _flush(self, settled: list[tuple[Delivery, Outcome]]) -> None:
         if not settled:

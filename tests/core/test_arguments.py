@@ -1,0 +1,119 @@
+"""Arguments are validated and coerced with the task's type hints at send time and run time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel
+
+from dispatcher import Dispatcher, InvalidArguments
+
+
+class Address(BaseModel):
+    street: str
+    country: str
+
+
+@pytest.fixture
+def app() -> Dispatcher:
+    return Dispatcher("shop", backend="memory")
+
+
+def test_bad_call_raises_before_sending_and_names_the_argument(app: Dispatcher) -> None:
+    @app.task(name="charge")
+    def charge(order_id: int, amount_cents: int) -> str:
+        return ""
+
+    with pytest.raises(InvalidArguments) as caught:
+        charge.delay(42, "lots")  # type: ignore[arg-type]
+    assert "argument 'amount_cents'" in str(caught.value)
+    assert caught.value.task == "charge"
+    assert app.backend.sent == []  # type: ignore[attr-defined]
+
+
+def test_missing_and_unexpected_arguments(app: Dispatcher) -> None:
+    @app.task(name="charge")
+    def charge(order_id: int, amount_cents: int) -> str:
+        return ""
+
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'amount_cents'"):
+        charge.delay(42)  # type: ignore[call-arg]
+    with pytest.raises(InvalidArguments, match="unexpected keyword argument 'tip'"):
+        charge.send(args=(1, 2), kwargs={"tip": 3})
+
+
+def test_values_are_coerced_and_carried_as_json(app: Dispatcher) -> None:
+    @app.task(name="ship")
+    def ship(
+        order_id: int, to: Address, at: datetime, price: Decimal, express: bool = False
+    ) -> None:
+        pass
+
+    message = ship.message(
+        ("42", {"street": "1 Main St", "country": "GB"}, "2026-11-25T10:00:00Z", "9.99"),
+        {"express": "yes"},
+    )
+    assert message.envelope.args == [
+        42,
+        {"street": "1 Main St", "country": "GB"},
+        "2026-11-25T10:00:00Z",
+        "9.99",
+        True,  # a positional-or-keyword parameter travels positionally
+    ]
+    assert message.envelope.kwargs == {}
+    args, kwargs = ship.signature.load(message.envelope.args, message.envelope.kwargs)
+    assert isinstance(args[1], Address) and isinstance(args[2], datetime)
+    assert args[3] == Decimal("9.99") and args[4] is True and kwargs == {}
+
+
+def test_nested_model_errors_name_the_field(app: Dispatcher) -> None:
+    @app.task(name="ship")
+    def ship(to: Address) -> None: ...
+
+    with pytest.raises(InvalidArguments, match=r"argument 'to\.country': Field required"):
+        ship.delay({"street": "x"})  # type: ignore[arg-type]
+
+
+def test_defaults_are_not_sent(app: Dispatcher) -> None:
+    @app.task(name="greet")
+    def greet(name: str, greeting: str = "hello") -> str:
+        return f"{greeting} {name}"
+
+    assert greet.message(("ada",)).envelope.kwargs == {}
+    assert greet.message(("ada",)).envelope.args == ["ada"]
+
+
+def test_star_args_and_kwargs(app: Dispatcher) -> None:
+    @app.task(name="total")
+    def total(*amounts: int, **labels: str) -> int:
+        return sum(amounts)
+
+    message = total.message(("1", 2), {"why": "x"})
+    assert message.envelope.args == [1, 2] and message.envelope.kwargs == {"why": "x"}
+
+
+def test_keys_come_from_arguments_or_the_call(app: Dispatcher) -> None:
+    @app.task(name="stock", group_by="sku", dedup_by=lambda sku, delta: f"{sku}:{delta}")
+    def stock(sku: str, delta: int) -> None: ...
+
+    envelope = stock.message(("MUG", 2)).envelope
+    assert (envelope.group_key, envelope.dedup_key) == ("MUG", "MUG:2")
+    overridden = stock.message(("MUG", 2), dedup_key="mine", group_key="g").envelope
+    assert (overridden.group_key, overridden.dedup_key) == ("g", "mine")
+
+
+def test_countdown_eta_and_expiry(app: Dispatcher) -> None:
+    @app.task(name="later", expires=60)
+    def later() -> None: ...
+
+    message = later.message(countdown=30)
+    envelope = message.envelope
+    assert 29.5 < message.delay <= 30
+    assert envelope.eta is not None and envelope.expires_at is not None
+    assert (envelope.expires_at - envelope.created_at).total_seconds() == 60
+    with pytest.raises(InvalidArguments, match="countdown must be >= 0"):
+        later.message(countdown=-1)
+    with pytest.raises(InvalidArguments, match="timezone-aware"):
+        later.message(eta=datetime(2030, 1, 1))

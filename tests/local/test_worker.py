@@ -1,0 +1,175 @@
+"""Workers on the local backend: bad input, crashes, a process pool and graceful stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.local import LocalBackend, Worker
+from dispatcher import Dispatcher, Retry, TaskFailed
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Dispatcher:
+    app = Dispatcher("shop")
+    app.use(LocalBackend(tmp_path / "queue.sqlite3", app))
+    return app
+
+
+def test_bad_input_is_dead_lettered_and_the_worker_keeps_going(app: Dispatcher) -> None:
+    @app.task(name="charge", queue="payments")
+    def charge(order_id: int) -> str:
+        return f"ch_{order_id}"
+
+    store = app.backend
+    assert isinstance(store, LocalBackend)
+    before = charge.delay(1)
+    store.send_raw("payments", b"\x00\x01 not json")
+    store.send_raw("payments", b'{"version": 2, "id": "v2", "task": "charge"}')
+    store.send_raw(
+        "payments",
+        b'{"version": 1, "id": "u", "task": "refund", "created_at": "2026-01-01T00:00:00Z"}',
+        task="refund",
+    )
+    store.send_raw(
+        "payments",
+        b'{"version": 1, "id": "a", "task": "charge", "args": [{"id": 1}],'
+        b' "created_at": "2026-01-01T00:00:00Z"}',
+        task="charge",
+    )
+    after = charge.delay(2)
+    stats = Worker(app, prefetch=2).run(burst=True)
+    assert stats.outcomes == {"ack": 2, "dead_letter": 4}
+    assert before.result(timeout=1) == "ch_1" and after.result(timeout=1) == "ch_2"
+    reasons = [letter.reason for letter in store.dead_letters()]
+    assert reasons[0] == "message body is not JSON"
+    assert reasons[1].startswith("unsupported envelope version 2")
+    assert reasons[2] == "unknown task 'refund'"
+    assert reasons[3].startswith(
+        "task 'charge': argument 'order_id': Input should be a valid integer"
+    )
+    assert store.pending() == 0
+
+
+def test_retries_then_dead_letter_after_the_attempts(app: Dispatcher) -> None:
+    calls: list[int] = []
+
+    @app.task(name="doomed", retry=Retry(attempts=3, delay=0.05, jitter=False))
+    def doomed() -> None:
+        calls.append(1)
+        raise ConnectionError("warehouse offline")
+
+    handle = doomed.delay()
+    stats = Worker(app).run(burst=True)
+    assert stats.outcomes == {"retry": 2, "dead_letter": 1}
+    assert len(calls) == 3
+    with pytest.raises(TaskFailed, match="warehouse offline"):
+        handle.result(timeout=0)
+    store = app.backend
+    assert isinstance(store, LocalBackend)
+    [letter] = store.dead_letters()
+    assert letter.deliveries == 3
+    assert letter.reason == "failed 3 of 3 attempts: ConnectionError: warehouse offline"
+
+
+def test_async_tasks_and_results_through_a_worker(app: Dispatcher) -> None:
+    @app.task(name="mail")
+    async def mail(to: str) -> str:
+        return f"sent to {to}"
+
+    handles = mail.map([("a@x.io",), ("b@x.io",)])
+    Worker(app).run(burst=True)
+    assert [h.result(timeout=1) for h in handles] == ["sent to a@x.io", "sent to b@x.io"]
+
+
+@pytest.fixture
+def slow_app(tmp_path: Path) -> Iterator[tuple[Dispatcher, dict[str, str]]]:
+    env = {
+        **os.environ,
+        "TEST_QUEUE": str(tmp_path / "slow.sqlite3"),
+        "TEST_MARKS": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    saved = {k: os.environ.get(k) for k in ("TEST_QUEUE", "TEST_MARKS")}
+    os.environ.update(TEST_QUEUE=env["TEST_QUEUE"], TEST_MARKS=env["TEST_MARKS"])
+    sys.modules.pop("tests.apps.slow", None)
+    from tests.apps.slow import app
+
+    yield app, env
+    app.close()
+    sys.modules.pop("tests.apps.slow", None)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dispatcher.cli", "worker", "tests.apps.slow:app", *extra],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_worker_killed_mid_task_loses_nothing(
+    slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
+) -> None:
+    app, env = slow_app
+    handle = app.tasks["work"].send(args=(7,), kwargs={"seconds": 0.5})
+    doomed = _worker(env)
+    _wait_for(tmp_path / "started-7")
+    doomed.kill()  # SIGKILL mid-task: no cleanup of any kind
+    doomed.wait(timeout=10)
+    assert not (tmp_path / "finished-7").exists()
+
+    survivor = _worker(env, "--burst")
+    output = survivor.communicate(timeout=30)[0].decode()
+    assert survivor.returncode == 0, output
+    assert handle.result(timeout=1) == 70
+    assert (tmp_path / "started-7").read_text() == "xx"  # delivered again after the lease ran out
+    record = handle.status()
+    assert record is not None and record.attempt == 2
+
+
+def test_a_pool_runs_everything_and_stops_gracefully_on_ctrl_c(
+    slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
+) -> None:
+    app, env = slow_app
+    handles = app.tasks["work"].map([{"n": n, "seconds": 0.3} for n in range(6)])
+    pool = _worker(env, "--concurrency", "2")
+    _wait_for(tmp_path / "started-0")
+    pool.send_signal(signal.SIGINT)
+    output = pool.communicate(timeout=30)[0].decode()
+    assert pool.returncode == 0, output
+    assert "stopping gracefully" in output
+    started = {p.name for p in tmp_path.glob("started-*")}
+    finished = {p.name.replace("finished", "started") for p in tmp_path.glob("finished-*")}
+    assert started == finished  # whatever had started was finished, not abandoned
+    store = app.backend
+    assert isinstance(store, LocalBackend)
+    assert store.pending() == 6 - len(finished)  # the rest went back to the queue
+
+    rest = _worker(env, "--concurrency", "2", "--burst")
+    output = rest.communicate(timeout=60)[0].decode()
+    assert rest.returncode == 0, output
+    assert [h.result(timeout=1) for h in handles] == [n * 10 for n in range(6)]
