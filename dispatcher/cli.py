@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -41,7 +42,7 @@ BackendOpt = Annotated[
 ]
 
 #: Modules that add commands of their own: each has ``register(cli: typer.Typer)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["adapters.aws.cli"]
 
 
 def _app(reference: str, backend: str | None = None) -> Dispatcher:
@@ -189,10 +190,18 @@ def worker(
     )
     if concurrency == 1:
         single = Worker(loaded, queues=queues, on_outcome=_print_outcome)
+
+        def stop_gracefully(signum: int, frame: Any) -> None:
+            console.print("stopping gracefully; press Ctrl-C again to stop at once")
+            single.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        signal.signal(signal.SIGINT, stop_gracefully)
+        signal.signal(signal.SIGTERM, stop_gracefully)
         try:
             stats = single.run(burst=burst)
         except KeyboardInterrupt:
-            console.print("stopped; unfinished messages will be delivered again")
+            console.print("stopped at once; unfinished messages will be delivered again")
             raise typer.Exit(code=130) from None
         console.print(f"done: {dict(stats.outcomes)}")
         return

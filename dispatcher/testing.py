@@ -23,7 +23,6 @@ from dispatcher.backend import (
     Receipt,
     RetryLater,
     SendFailure,
-    Status,
     TaskResult,
 )
 
@@ -132,4 +131,4 @@ def from_spec(spec: str, app: Dispatcher) -> InMemoryBackend:
     return InMemoryBackend(app)
 
 
-__all__ = ["CallableBackend", "InMemoryBackend", "MemoryResults", "Status"]
+__all__ = ["CallableBackend", "InMemoryBackend", "MemoryResults"]

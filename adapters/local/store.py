@@ -300,17 +300,17 @@ class LocalBackend:
                 token = uuid.uuid4().hex
                 row = db.execute(
                     "UPDATE messages SET visible_at = ?, deliveries = deliveries + 1, token = ?"
-                    " WHERE seq = ? RETURNING queue, body, deliveries, id",
+                    " WHERE seq = ? RETURNING queue, body, deliveries",
                     (now + timeout + self.lease_grace, token, seq),
                 ).fetchone()
-                queue, body, count, message_id = row
+                queue, body, count = row
                 deliveries.append(
                     Delivery(
                         body,
                         count,
                         queue,
                         f"{seq}:{token}",
-                        {"lease_until": repr(now + timeout + self.lease_grace), "id": message_id},
+                        {"lease_until": repr(now + timeout + self.lease_grace)},
                     )
                 )
         return deliveries

@@ -173,3 +173,22 @@ def test_a_pool_runs_everything_and_stops_gracefully_on_ctrl_c(
     output = rest.communicate(timeout=60)[0].decode()
     assert rest.returncode == 0, output
     assert [h.result(timeout=1) for h in handles] == [n * 10 for n in range(6)]
+
+
+def test_a_single_worker_finishes_its_task_on_ctrl_c(
+    slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
+) -> None:
+    app, env = slow_app
+    handles = app.tasks["work"].map([{"n": n, "seconds": 0.3} for n in range(3)])
+    single = _worker(env)
+    _wait_for(tmp_path / "started-0")
+    single.send_signal(signal.SIGINT)
+    output = single.communicate(timeout=30)[0].decode()
+    assert single.returncode == 0, output
+    assert "stopping gracefully" in output
+    assert (tmp_path / "finished-0").exists()
+    assert handles[0].result(timeout=1) == 0
+    store = app.backend
+    assert isinstance(store, LocalBackend)
+    assert store.pending() == 2  # handed back at once, not left leased
+    assert len(store.receive(["default"], 10)) == 2
