@@ -1,0 +1,229 @@
+"""The local backend against Huey's SQLite backend, and the envelope's encode+decode cost.
+
+``local_vs_huey``
+    N trivial tasks (``noop(i) -> i``, result stored) are enqueued first; then the clock runs
+    from the moment the consumer is started until the parent sees all N results in the
+    database. Each side gets a fresh SQLite file in a temporary directory and is run
+    ``ROUNDS`` times, interleaved; the best round of each side is kept.
+
+    Fairness:
+
+    * Same concurrency and worker type: 2 worker *processes* on both sides (ours: ``run_pool``,
+      which spawns; Huey: its real ``Consumer`` with ``worker_type="process"``, which forks).
+      Processes rather than threads, because Huey's thread workers share one SQLite connection
+      behind one lock, which would handicap it; and process start-up (spawn costs us an
+      interpreter and our imports, fork costs Huey almost nothing) is inside the timed span
+      on both sides, as a user would see it.
+    * Same durability: both in WAL mode with ``synchronous=NORMAL`` (our setting). Huey's
+      default leaves SQLite at ``FULL``, an fsync per commit, which would slow it for reasons
+      that have nothing to do with the queue, so its connection gets the same pragma.
+    * Same polling: Huey's worker sleeps ``initial_delay`` (raised by ``backoff`` up to
+      ``max_delay``) only when the queue is empty; it is set to 10 ms growing to 250 ms, as
+      our receive loop does. With the queue full from the start neither side sleeps much.
+    * Results stored on both sides (Huey ``results=True``; ours always), counted by the parent
+      with the same polling loop (every 5 ms) in both databases.
+    * Huey's periodic-task scheduler is disabled (``periodic=False``); it has nothing to do.
+
+``envelope_roundtrip_us``
+    Microseconds per ``Envelope.encode()`` + ``decode()`` of a typical envelope (three args,
+    a traceparent, root id and a header), best of several timed loops.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import Line, raw
+
+#: Tasks per round; enough that start-up is a small part of the timed span.
+TASKS = 5_000
+#: Rounds per side, interleaved (ours, Huey, ours, Huey...); the best of each is kept.
+ROUNDS = 3
+#: Worker processes on each side.
+CONCURRENCY = 2
+#: Give up on a round after this long (something is broken; the round counts as 0 tasks/s).
+ROUND_TIMEOUT = 30.0
+_POLL = 0.005
+_APP_REF = "benchmarks._local_app:app"
+
+
+def run() -> list[Line]:
+    """Run both measurements, print the raw figures, return the two summary lines."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        for round_no in range(1, ROUNDS + 1):
+            ours.append(_rate(_run_ours(Path(tmp) / f"ours-{round_no}.sqlite3")))
+            raw(f"local round {round_no}", ours[-1], "tasks/s")
+            theirs.append(_rate(_run_huey(Path(tmp) / f"huey-{round_no}.sqlite3")))
+            raw(f"huey round {round_no}", theirs[-1], "tasks/s")
+    best_ours, best_theirs = max(ours), max(theirs)
+    raw(f"local backend, best of {ROUNDS} ({CONCURRENCY} processes)", best_ours, "tasks/s")
+    raw(f"huey SqliteHuey, best of {ROUNDS} ({CONCURRENCY} processes)", best_theirs, "tasks/s")
+    roundtrip = _envelope_roundtrip_us()
+    raw("envelope encode+decode", roundtrip, "us")
+    ratio = best_ours / best_theirs if best_theirs else float("inf")
+    return [
+        Line("local_vs_huey", ratio, op=">=", goal=2.0),
+        Line("envelope_roundtrip_us", roundtrip, unit="us"),
+    ]
+
+
+def _rate(elapsed: float | None) -> float:
+    return TASKS / elapsed if elapsed else 0.0
+
+
+def _wait_for(count: Callable[[], int], started: float, stop: threading.Event) -> float | None:
+    """Poll ``count`` until it reaches TASKS; the seconds since ``started``, or None if it
+    did not within ROUND_TIMEOUT (or ``stop`` was set first)."""
+    while time.perf_counter() - started < ROUND_TIMEOUT and not stop.is_set():
+        if count() >= TASKS:
+            return time.perf_counter() - started
+        time.sleep(_POLL)
+    return None
+
+
+def _counter(path: Path, table: str) -> tuple[sqlite3.Connection, Callable[[], int]]:
+    """A read-only row count of ``table`` (cheap: it walks the primary-key index)."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    sql = f"SELECT COUNT(*) FROM {table}"
+
+    def count() -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    return conn, count
+
+
+# --- ours ------------------------------------------------------------------------------------
+
+
+def _run_ours(path: Path) -> float | None:
+    """Enqueue TASKS, then time a 2-process pool from start until every result is stored."""
+    from adapters.local import run_pool
+    from benchmarks import _local_app
+
+    os.environ[_local_app.DB_ENV] = str(path)  # read by the spawned workers' import
+    app = _local_app.app
+    app.use(f"local:{path}")
+    try:
+        _local_app.noop.map([(i,) for i in range(TASKS)])
+    finally:
+        app.close()
+    conn, count = _counter(path, "results")
+    stop = threading.Event()
+    elapsed: list[float | None] = [None]
+    started = time.perf_counter()
+
+    def watch() -> None:
+        elapsed[0] = _wait_for(count, started, stop)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        # Burst mode: each worker exits once the queue is empty; run_pool joins them all.
+        failed = run_pool(_APP_REF, CONCURRENCY, burst=True, grace=5.0)
+    finally:
+        watcher.join(ROUND_TIMEOUT)
+        stop.set()
+        watcher.join()
+        ok = conn.execute("SELECT COUNT(*) FROM results WHERE status = 'succeeded'").fetchone()
+        conn.close()
+    return elapsed[0] if failed == 0 and ok[0] == TASKS else None
+
+
+# --- Huey ------------------------------------------------------------------------------------
+
+
+def _run_huey(path: Path) -> float | None:
+    """Enqueue TASKS, then time Huey's consumer (2 processes) until every result is stored."""
+    import signal
+
+    from huey import SqliteHuey
+    from huey.consumer import Consumer
+    from huey.storage import SqliteStorage
+
+    class NormalSyncStorage(SqliteStorage):  # type: ignore[misc]
+        """Huey's SQLite storage with our durability: WAL and synchronous=NORMAL."""
+
+        def _create_connection(self) -> sqlite3.Connection:
+            conn: sqlite3.Connection = super()._create_connection()
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+    huey = SqliteHuey("bench", filename=str(path), results=True, storage_class=NormalSyncStorage)
+
+    noop = huey.task()(_huey_noop)
+    for i in range(TASKS):
+        noop(i)
+    huey.storage.close()
+    conn, count = _counter(path, "kv")
+    handlers: dict[int, Any] = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    consumer = Consumer(
+        huey,
+        workers=CONCURRENCY,
+        worker_type="process",
+        periodic=False,
+        initial_delay=0.01,
+        backoff=2.0,
+        max_delay=0.25,
+        check_worker_health=False,
+    )
+    started = time.perf_counter()
+    try:
+        consumer.start()
+        elapsed = _wait_for(count, started, threading.Event())
+    finally:
+        consumer.stop(graceful=True)  # sets the stop flag and joins workers and scheduler
+        for process in [p for _, p in consumer.worker_threads] + [consumer.scheduler]:
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        conn.close()
+        huey.storage.close()
+    return elapsed
+
+
+def _huey_noop(i: int) -> int:
+    """Huey's copy of the trivial task (``benchmarks._local_app.noop``)."""
+    return i
+
+
+# --- the envelope ----------------------------------------------------------------------------
+
+
+def _envelope_roundtrip_us() -> float:
+    from dispatcher import tracing
+    from dispatcher.envelope import Envelope, decode, new_id, utcnow
+
+    root = new_id()
+    envelope = Envelope(
+        id=new_id(),
+        task="shop.payments.charge",
+        args=[42, 1999, "EUR"],
+        kwargs={"capture": True},
+        created_at=utcnow(),
+        traceparent=tracing.new_span(),
+        parent_id=root,
+        root_id=root,
+        headers={"tenant": "acme"},
+    )
+    assert decode(envelope.encode()) == envelope
+
+    def roundtrip() -> None:
+        decode(envelope.encode())
+
+    loops = 20_000
+    best = min(timeit.repeat(roundtrip, number=loops, repeat=5))
+    return best / loops * 1e6
