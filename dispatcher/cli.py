@@ -84,6 +84,7 @@ def tasks(app: AppArg) -> None:
             f"dedup_by {_source(o.dedup_by)}" if o.dedup_by else "",
             f"rate {o.rate_limit}" if o.rate_limit else "",
             f"concurrency {o.concurrency}" if o.concurrency else "",
+            f"schedule {o.schedule}" if o.schedule else "",
             "async" if task.is_async else "",
         ]
         table.add_row(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dispatcher.cron import Cron
 from dispatcher.errors import InvalidTaskOption
 from dispatcher.retry import Retry
 
@@ -43,8 +45,6 @@ class RateLimit(BaseModel):
 
 
 _EVERY = re.compile(r"^every\s+(\d+)\s*(minute|minutes|hour|hours|day|days)$")
-_CRON_FIELD = r"[0-9*/,\-A-Za-z?LW#]+"
-_CRON = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4}}$")
 
 
 class Schedule(BaseModel):
@@ -68,9 +68,18 @@ class Schedule(BaseModel):
                 raise ValueError(f"{text!r}: the interval must be at least 1 {unit}")
             seconds = count * {"minute": 60, "hour": 3600, "day": 86_400}[unit]
             return cls(kind="rate", expression=text, every_seconds=seconds)
-        if _CRON.match(text):
-            return cls(kind="cron", expression=text)
-        raise ValueError(f"{text!r} is not 'every N minutes|hours|days' or a 5-field cron line")
+        if text.startswith("every"):
+            raise ValueError(f"{text!r} is not 'every N minutes|hours|days'")
+        Cron.parse(text)
+        return cls(kind="cron", expression=text)
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first time after ``moment`` that the schedule fires. Intervals are aligned to
+        the Unix epoch, so every process agrees on the slots."""
+        if self.every_seconds is not None:
+            slot = (int(moment.timestamp()) // self.every_seconds + 1) * self.every_seconds
+            return datetime.fromtimestamp(slot, UTC)
+        return Cron.parse(self.expression).next_after(moment)
 
     def __str__(self) -> str:
         return self.expression

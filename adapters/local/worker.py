@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.local.store import Limits, LocalBackend
 from dispatcher.backend import Claim, Delivery, Outcome, ResultStore, TaskResult
+from dispatcher.beat import Beat
 from dispatcher.execution import Executor
 
 if TYPE_CHECKING:
@@ -102,11 +103,15 @@ class Worker:
         )
         self.stats = WorkerStats()
         self.stopping = threading.Event()
+        self.beat = Beat(app, self.queues)
 
     def run(self, *, burst: bool = False, idle_wait: float = 0.25) -> WorkerStats:
         """Work until :meth:`stop` (or, with ``burst``, until the queues hold nothing at all,
-        delayed and leased messages included)."""
+        delayed and leased messages included). Outside ``burst``, periodic tasks are sent
+        when they fall due."""
         while not self.stopping.is_set():
+            if not burst:
+                self.beat.tick()
             if self.step(wait=0.0 if burst else idle_wait) == 0 and burst:
                 if self.backend.pending(self.queues) == 0:
                     break
