@@ -1,0 +1,125 @@
+"""``dispatcher emulate aws APP``: create the app's queues, DLQs, table and bucket in an
+endpoint (``AWS_ENDPOINT_URL``, LocalStack included; an embedded moto server when none is
+given) and run the local Lambda runtime on them until Ctrl-C. Cheap to import: boto3 and
+moto load only when the command runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+
+    from rich.console import Console
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``emulate aws`` to the ``dispatcher`` command (sharing an ``emulate`` group)."""
+    group = next(
+        (g.typer_instance for g in cli.registered_groups if g.name == "emulate"), None
+    )
+    if group is None:
+        group = typer.Typer(help="Run an app on a local emulation of a cloud.", no_args_is_help=True)
+        cli.add_typer(group, name="emulate")
+    group.command("aws")(emulate_aws)
+
+
+def emulate_aws(
+    app: Annotated[str, typer.Argument(help="The app: package.module[:attr], e.g. samples.shop")],
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="SQS/DynamoDB/S3 endpoint; default $AWS_ENDPOINT_URL, else embedded moto."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region; default $AWS_REGION, else us-east-1.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10, help="Records per invocation.")] = 10,
+    wait: Annotated[int, typer.Option(min=0, max=20, help="Long-poll seconds.")] = 5,
+) -> None:
+    """Create the app's AWS resources in a local endpoint and run its Lambda handlers there."""
+    from rich.console import Console
+
+    console, errors = Console(), Console(stderr=True)
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region or "us-east-1"
+    with _endpoint(endpoint) as url:
+        os.environ["AWS_ENDPOINT_URL"] = url
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        try:
+            _run(app, url, region, batch_size, wait, console)
+        except Exception as error:
+            from dispatcher.errors import DispatcherError
+            from dispatcher.loading import AppNotFound
+
+            if not isinstance(error, DispatcherError | AppNotFound):
+                raise
+            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+
+def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, console: Console) -> None:
+    from adapters.aws.provision import provision
+    from adapters.aws.runtime import LocalLambdaRuntime
+    from adapters.aws.sqs import AwsBackend
+    from dispatcher.loading import app_reference, load_app
+
+    app = load_app(app_ref)
+    app.use(f"aws://{region}")
+    backend = app.backend
+    assert isinstance(backend, AwsBackend)
+    made = provision(backend)
+    console.print(f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
+                  f"table {made.table}, bucket {made.bucket}")
+    console.print(f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}")
+
+    def report(queue: str, done: int, left: int) -> None:
+        console.print(f"  {queue}: {done} done" + (f", {left} left for retry" if left else ""))
+
+    runtime = LocalLambdaRuntime(
+        backend, app_reference(app, app_ref), batch_size=batch_size, wait=wait, on_batch=report
+    )
+    stop = threading.Event()
+    console.print("running the handlers; Ctrl-C stops")
+    try:
+        runtime.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        runtime.close()
+        app.close()
+
+
+def _endpoint(url: str | None) -> AbstractContextManager[str]:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def embedded() -> Iterator[str]:
+        import logging
+        import socket
+
+        from moto.server import ThreadedMotoServer
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+    @contextmanager
+    def given() -> Iterator[str]:
+        assert url is not None
+        yield url
+
+    return given() if url else embedded()

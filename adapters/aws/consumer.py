@@ -1,0 +1,179 @@
+"""The consumer side: run an SQS event's records through the execution core and answer like
+a Lambda function with ReportBatchItemFailures.
+
+Per record: fetch a claim-checked body, run it (:class:`~dispatcher.execution.Executor`), then
+* Ack: handled (the poller deletes it); its claim-check object is deleted.
+* RetryLater: reported in ``batchItemFailures``, after ChangeMessageVisibility to the backoff
+  delay. A message whose eta is still ahead (a delay past 900 s) is re-sent with the remaining
+  delay instead (a hop), and handled.
+* DeadLetter (bad input included): sent to the DLQ at once with the reason as a message
+  attribute, and handled. Nothing poisons the rest of the batch, nothing loops.
+On a FIFO queue, once a record fails, the later records of its message group fail too, so the
+group keeps its order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
+from adapters.aws.claimcheck import MissingClaimCheck, Pointer
+from adapters.aws.errors import translated
+from adapters.aws.sqs import MAX_DELAY, fifo_id
+from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome
+from dispatcher.execution import Executor
+
+if TYPE_CHECKING:
+    from adapters.aws.sqs import AwsBackend
+    from dispatcher.app import Dispatcher
+
+log = logging.getLogger("dispatcher.aws")
+
+#: The executor's reason for a message whose eta is still in the future.
+NOT_DUE = "not due yet"
+#: SQS's longest visibility timeout.
+MAX_VISIBILITY = 43_200
+#: Message attributes set on dead-lettered messages.
+REASON_ATTRIBUTE = "dead_letter_reason"
+SOURCE_ATTRIBUTE = "source_queue"
+_MAX_REASON = 4_000
+
+Record = Mapping[str, Any]
+
+
+class SqsEventProcessor:
+    """Processes SQS events for ``app`` on ``backend``; ``clock`` feeds the executor."""
+
+    def __init__(
+        self, app: Dispatcher, backend: AwsBackend, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.app, self.backend = app, backend
+        self.executor = Executor(app, backend.results, clock=clock)
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+        """Process every record; return ``{"batchItemFailures": [...]}``."""
+        failures: list[dict[str, str]] = []
+        blocked: set[tuple[str, str]] = set()
+        for record in event.get("Records", []):
+            group = record.get("attributes", {}).get("MessageGroupId")
+            key = (str(record.get("eventSourceARN")), str(group))
+            if group is not None and key in blocked:
+                failures.append({"itemIdentifier": record["messageId"]})
+                continue
+            try:
+                handled = self.process_record(record)
+            except Exception:
+                log.exception("record %s could not be processed", record.get("messageId"))
+                handled = False
+            if not handled:
+                failures.append({"itemIdentifier": record["messageId"]})
+                if group is not None:
+                    blocked.add(key)
+        return {"batchItemFailures": failures}
+
+    def process_record(self, record: Record) -> bool:
+        """Run one record; ``True`` when it is handled (delete it), ``False`` to retry it."""
+        pointer: Pointer | None = None
+        body: bytes = record["body"].encode()
+        check = (record.get("messageAttributes") or {}).get(CLAIM_CHECK_ATTRIBUTE)
+        if check is not None:
+            try:
+                pointer = Pointer.parse(str(check.get("stringValue")))
+                body = self.backend.claim_checks.get(pointer)
+            except (ValueError, MissingClaimCheck) as error:
+                return self.dead_letter(record, str(error))
+        attributes = record.get("attributes") or {}
+        delivery = Delivery(
+            body=body,
+            receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+            queue=queue_of(record),
+            backend_id=str(record["messageId"]),
+        )
+        outcome = self.executor.process(delivery)
+        return self.apply(record, outcome, pointer)
+
+    def apply(self, record: Record, outcome: Outcome, pointer: Pointer | None) -> bool:
+        """Carry out ``outcome`` for ``record``; ``True`` when the record is handled."""
+        if isinstance(outcome, Ack):
+            if pointer is not None:
+                self.backend.claim_checks.delete(pointer)
+            return True
+        if isinstance(outcome, DeadLetter):
+            return self.dead_letter(record, outcome.reason)
+        queue = queue_of(record)
+        if outcome.reason == NOT_DUE and not queue.endswith(".fifo"):
+            self.hop(record, outcome.delay)
+            return True
+        visibility = min(MAX_VISIBILITY, max(0, math.ceil(outcome.delay)))
+        try:
+            with translated(f"changing the visibility of a message on {queue!r}"):
+                self.backend.clients.sqs.change_message_visibility(
+                    QueueUrl=self.backend.queue_url(queue),
+                    ReceiptHandle=record["receiptHandle"],
+                    VisibilityTimeout=visibility,
+                )
+        except Exception as error:  # it comes back after the queue's own visibility timeout
+            log.warning("could not delay the retry of %s: %s", record["messageId"], error)
+        return False
+
+    def hop(self, record: Record, delay: float) -> None:
+        """Re-send a message that is not due yet, with the remaining delay (at most 900 s)."""
+        queue = queue_of(record)
+        with translated(f"re-sending a delayed message to {queue!r}"):
+            self.backend.clients.sqs.send_message(
+                QueueUrl=self.backend.queue_url(queue),
+                MessageBody=record["body"],
+                MessageAttributes=sendable_attributes(record),
+                DelaySeconds=min(MAX_DELAY, max(0, round(delay))),
+            )
+
+    def dead_letter(self, record: Record, reason: str) -> bool:
+        """Send ``record`` to its queue's DLQ with ``reason``; ``True`` once it is there."""
+        queue = queue_of(record)
+        dlq = dead_letter_queue_of(queue)
+        attributes = sendable_attributes(record)
+        attributes[REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:_MAX_REASON]}
+        attributes[SOURCE_ATTRIBUTE] = {"DataType": "String", "StringValue": queue}
+        extra: dict[str, str] = {}
+        if dlq.endswith(".fifo"):
+            group = (record.get("attributes") or {}).get("MessageGroupId") or "dead-letters"
+            extra = {"MessageGroupId": fifo_id(group), "MessageDeduplicationId": record["messageId"]}
+        try:
+            with translated(f"dead-lettering a message to {dlq!r}"):
+                self.backend.clients.sqs.send_message(
+                    QueueUrl=self.backend.queue_url(dlq),
+                    MessageBody=record["body"],
+                    MessageAttributes=attributes,
+                    **extra,
+                )
+        except Exception as error:  # leave it on the queue: SQS's redrive is the backstop
+            log.error("could not dead-letter %s (%s): %s", record["messageId"], reason, error)
+            return False
+        log.warning("dead-lettered %s from %s: %s", record["messageId"], queue, reason)
+        return True
+
+
+def queue_of(record: Record) -> str:
+    """The queue name at the end of the record's ``eventSourceARN``."""
+    return str(record["eventSourceARN"]).rsplit(":", 1)[-1]
+
+
+def dead_letter_queue_of(queue: str) -> str:
+    """``shop-payments`` -> ``shop-payments-dlq`` (``.fifo`` kept last), as in
+    :func:`dispatcher.naming.dead_letter_queue_name`."""
+    fifo = queue.endswith(".fifo")
+    return queue.removesuffix(".fifo") + "-dlq" + (".fifo" if fifo else "")
+
+
+def sendable_attributes(record: Record) -> dict[str, dict[str, str]]:
+    """The record's string message attributes, in SendMessage's shape."""
+    sendable: dict[str, dict[str, str]] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        text = value.get("stringValue")
+        if text is not None:
+            sendable[name] = {"DataType": str(value.get("dataType", "String")), "StringValue": text}
+    return sendable

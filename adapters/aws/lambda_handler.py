@@ -1,0 +1,44 @@
+"""The Lambda entrypoint: ``adapters.aws.lambda_handler.handler``.
+
+The app comes from ``$DISPATCHER_APP`` (``module:attr``). Importing this module costs almost
+nothing; the first invocation loads the app and creates only the clients it needs (DynamoDB
+for results; SQS only to retry, hop or dead-letter; S3 only for claim checks).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adapters.aws.consumer import SqsEventProcessor
+
+_processor: SqsEventProcessor | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
+    """Process one SQS event; returns ``{"batchItemFailures": [...]}``."""
+    global _processor
+    if _processor is None:
+        _processor = _build()
+    return _processor.handle(event)
+
+
+def _build() -> SqsEventProcessor:
+    from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.sqs import AwsBackend
+    from dispatcher.errors import BackendNotConfigured
+    from dispatcher.loading import load_app
+    from dispatcher.naming import APP_ENV
+
+    reference = os.environ.get(APP_ENV)
+    if not reference:
+        raise BackendNotConfigured(f"set {APP_ENV} to the app, as module:attr")
+    app = load_app(reference)
+    if not app.backend_spec.startswith("aws"):
+        app.use("aws")
+    backend = app.backend
+    if not isinstance(backend, AwsBackend):
+        raise BackendNotConfigured(f"the Lambda handler needs the aws backend, not {backend!r}")
+    return SqsEventProcessor(app, backend)

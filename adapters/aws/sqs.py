@@ -1,0 +1,215 @@
+"""The producer side: envelopes onto SQS queues (standard or FIFO), in batches of ten,
+with delays past SQS's 900 s by hops and bodies past its size limit by claim check."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
+from adapters.aws.claimcheck import ClaimChecks
+from adapters.aws.errors import translate, translated
+from adapters.aws.results import DynamoResults
+from adapters.aws.session import AwsConfig, Clients
+from dispatcher import naming
+from dispatcher.backend import Outgoing, Receipt, SendFailure
+from dispatcher.errors import QueueNotFound
+
+if TYPE_CHECKING:
+    from dispatcher.app import Dispatcher
+    from dispatcher.envelope import Envelope
+
+#: SQS's largest message (body and attributes), in bytes: 1 MiB.
+MAX_MESSAGE_SIZE = 1_048_576
+#: SQS's longest DelaySeconds; longer delays travel in hops.
+MAX_DELAY = 900
+#: SQS's batch limits: entries per SendMessageBatch and bytes per request.
+BATCH_ENTRIES = 10
+_ALLOWED_ID = frozenset(string.ascii_letters + string.digits + string.punctuation)
+
+
+@dataclass(frozen=True)
+class QueueTarget:
+    """A task queue as it exists on SQS."""
+
+    queue: str
+    name: str
+    url: str
+    ordered: bool
+
+
+class AwsBackend:
+    """:class:`~dispatcher.backend.Backend` on SQS (messages), DynamoDB (results) and S3
+    (large bodies). Resource names come from :mod:`dispatcher.naming`."""
+
+    def __init__(
+        self,
+        app: Dispatcher,
+        config: AwsConfig,
+        *,
+        clients: Clients | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.app, self.config = app, config
+        self.clients = clients or Clients(config)
+        self.max_message_size = max_message_size
+        self.results = DynamoResults(self.clients, naming.results_table_name(app.name))
+        self.claim_checks = ClaimChecks(self.clients, naming.claim_check_bucket_name(app.name))
+        self._targets: dict[str, QueueTarget] = {}
+        self._urls: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        where = self.config.endpoint or "aws"
+        return f"<AwsBackend {self.app.name} {self.config.region} {where}>"
+
+    # --- queues ------------------------------------------------------------------------------
+
+    def target(self, queue: str) -> QueueTarget:
+        """The SQS queue of task queue ``queue`` (its URL is looked up once)."""
+        found = self._targets.get(queue)
+        if found is None:
+            spec = self.app.queues.get(queue)
+            ordered = spec.ordered if spec is not None else False
+            name = naming.queue_name(self.app.name, queue, ordered)
+            found = self._targets[queue] = QueueTarget(queue, name, self.queue_url(name), ordered)
+        return found
+
+    def queue_url(self, name: str) -> str:
+        """The URL of the SQS queue called ``name``; :class:`QueueNotFound` names it if missing."""
+        url = self._urls.get(name)
+        if url is None:
+            try:
+                response = self.clients.sqs.get_queue_url(QueueName=name)
+            except Exception as error:
+                mapped = translate(error, f"looking up SQS queue {name!r}")
+                if isinstance(mapped, QueueNotFound):
+                    raise QueueNotFound(
+                        f"SQS queue {name!r} does not exist in {self.config.region}"
+                        f"{' at ' + self.config.endpoint if self.config.endpoint else ''} "
+                        "(deploy the app's infrastructure, or run `dispatcher emulate aws APP`)"
+                    ) from error
+                if mapped is None:
+                    raise
+                raise mapped from error
+            url = self._urls[name] = str(response["QueueUrl"])
+        return url
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def send(self, message: Outgoing) -> Receipt:
+        """SendMessage one envelope."""
+        target = self.target(message.queue)
+        entry = self.entry(message, target)
+        with translated(f"sending {message.envelope.task} to SQS queue {target.name!r}"):
+            response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
+        return Receipt(message.envelope.id, str(response.get("MessageId")))
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
+        """SendMessageBatch in chunks of ten (and at most 1 MiB); one entry per message."""
+        results: list[Receipt | SendFailure | None] = [None] * len(messages)
+        by_queue: dict[str, list[int]] = {}
+        for index, message in enumerate(messages):
+            by_queue.setdefault(message.queue, []).append(index)
+        for queue, indexes in by_queue.items():
+            target = self.target(queue)
+            entries = [(i, self.entry(messages[i], target)) for i in indexes]
+            for chunk in _chunks(entries, self.max_message_size):
+                self._send_chunk(target, chunk, messages, results)
+        return [r if r is not None else SendFailure("?", "not sent") for r in results]
+
+    def _send_chunk(
+        self,
+        target: QueueTarget,
+        chunk: list[tuple[int, dict[str, Any]]],
+        messages: Sequence[Outgoing],
+        results: list[Receipt | SendFailure | None],
+    ) -> None:
+        batch = [{"Id": str(i), **entry} for i, entry in chunk]
+        try:
+            with translated(f"sending a batch to SQS queue {target.name!r}"):
+                response = self.clients.sqs.send_message_batch(QueueUrl=target.url, Entries=batch)
+        except QueueNotFound:
+            raise
+        except Exception as error:  # the whole request failed: every message of it did
+            for i, _ in chunk:
+                results[i] = SendFailure(messages[i].envelope.id, str(error), retryable=True)
+            return
+        for ok in response.get("Successful", []):
+            i = int(ok["Id"])
+            results[i] = Receipt(messages[i].envelope.id, str(ok.get("MessageId")))
+        for failed in response.get("Failed", []):
+            i = int(failed["Id"])
+            reason = f"{failed.get('Code', 'error')}: {failed.get('Message', '')}".rstrip(": ")
+            results[i] = SendFailure(
+                messages[i].envelope.id, reason, retryable=not failed.get("SenderFault", False)
+            )
+
+    def entry(self, message: Outgoing, target: QueueTarget) -> dict[str, Any]:
+        """The SendMessage arguments (without ``QueueUrl``) for ``message``."""
+        envelope = message.envelope
+        attributes = message_attributes(envelope)
+        body = message.body.decode()
+        if len(message.body) + attributes_size(attributes) > self.max_message_size:
+            pointer = self.claim_checks.put(f"{target.queue}/{envelope.id}.json", message.body)
+            attributes[CLAIM_CHECK_ATTRIBUTE] = {"DataType": "String", "StringValue": pointer.url}
+            body = pointer.body()
+        entry: dict[str, Any] = {"MessageBody": body, "MessageAttributes": attributes}
+        if target.ordered:
+            entry["MessageGroupId"] = fifo_id(envelope.group_key or envelope.task)
+            entry["MessageDeduplicationId"] = fifo_id(envelope.dedup_key or envelope.id)
+        elif message.delay > 0:
+            entry["DelaySeconds"] = min(MAX_DELAY, max(0, round(message.delay)))
+        return entry
+
+    def close(self) -> None:
+        """Close the clients."""
+        self.clients.close()
+
+
+def message_attributes(envelope: Envelope) -> dict[str, dict[str, str]]:
+    """SQS message attributes carrying the task name, id and trace context."""
+    attributes = {
+        "task": {"DataType": "String", "StringValue": envelope.task},
+        "id": {"DataType": "String", "StringValue": envelope.id},
+    }
+    if envelope.traceparent:
+        attributes["traceparent"] = {"DataType": "String", "StringValue": envelope.traceparent}
+    return attributes
+
+
+def attributes_size(attributes: dict[str, dict[str, str]]) -> int:
+    """Bytes SQS counts for message attributes (name, type and value of each)."""
+    return sum(
+        len(name.encode()) + len(value["DataType"]) + len(value.get("StringValue", "").encode())
+        for name, value in attributes.items()
+    )
+
+
+def fifo_id(key: str) -> str:
+    """A valid MessageGroupId / MessageDeduplicationId for ``key`` (hashed if it is not)."""
+    if 0 < len(key) <= 128 and all(c in _ALLOWED_ID for c in key):
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _chunks(
+    entries: list[tuple[int, dict[str, Any]]], max_bytes: int
+) -> list[list[tuple[int, dict[str, Any]]]]:
+    chunks: list[list[tuple[int, dict[str, Any]]]] = []
+    current: list[tuple[int, dict[str, Any]]] = []
+    size = 0
+    for index, entry in entries:
+        entry_size = len(entry["MessageBody"].encode()) + attributes_size(
+            entry["MessageAttributes"]
+        )
+        if current and (len(current) == BATCH_ENTRIES or size + entry_size > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append((index, entry))
+        size += entry_size
+    if current:
+        chunks.append(current)
+    return chunks

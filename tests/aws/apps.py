@@ -1,0 +1,74 @@
+"""The app the AWS tests run, in the test process and in the local runtime's handler processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from dispatcher import Dispatcher, NonRetryable, Retry, current, execution
+
+app = Dispatcher("awstest")
+
+# The handler process of the "killed mid-task" test shortens the claim grace period so that
+# the redelivery is not kept waiting for the dead invocation's 30 s claim.
+if "AWSTEST_CLAIM_GRACE" in os.environ:
+    execution.CLAIM_GRACE = float(os.environ["AWSTEST_CLAIM_GRACE"])
+
+#: Calls of each task in this process, by task and key.
+CALLS: list[tuple[str, object]] = []
+
+
+@app.task(queue="default", timeout=10)
+def add(a: int, b: int) -> int:
+    """A trivial task."""
+    CALLS.append(("add", (a, b)))
+    return a + b
+
+
+@app.task(queue="default", timeout=10)
+def size_of(payload: str) -> int:
+    """The length of a (large) payload."""
+    CALLS.append(("size_of", len(payload)))
+    return len(payload)
+
+
+@app.task(queue="default", timeout=10, retry=Retry(attempts=3, delay=120, jitter=False))
+def flaky(key: str) -> str:
+    """Fails on its first attempt, succeeds after (backoff 120 s)."""
+    task = current()
+    CALLS.append(("flaky", key))
+    if task is not None and task.attempt == 1:
+        raise ConnectionError(f"flaky {key}")
+    return key
+
+
+@app.task(queue="default", timeout=10, retry=Retry(attempts=2, delay=0, jitter=False))
+def always_fails(key: str) -> None:
+    """Fails every time: dead-lettered after its two attempts."""
+    CALLS.append(("always_fails", key))
+    raise RuntimeError(f"broken {key}")
+
+
+@app.task(queue="default", timeout=10)
+def refuse(country: str) -> None:
+    """Never succeeds: dead-lettered at once."""
+    CALLS.append(("refuse", country))
+    raise NonRetryable(f"we do not ship to {country!r}")
+
+
+@app.task(queue="ordered", timeout=10, group_by="group")
+def append(group: str, n: int) -> int:
+    """Records the order in which a group's messages ran."""
+    CALLS.append(("append", (group, n)))
+    return n
+
+
+@app.task(queue="slow", timeout=2)
+def slow_once(marker: str) -> str:
+    """Hangs on its first run (the test kills the process then), returns at once after."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        time.sleep(30)
+    return "done"

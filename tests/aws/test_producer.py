@@ -1,0 +1,133 @@
+"""Sending: standard and FIFO queues, batches, delays, claim checks, clear configuration errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from adapters.aws.sqs import MAX_DELAY, AwsBackend
+from dispatcher import BackendNotConfigured, Dispatcher, QueueNotFound
+from dispatcher.envelope import decode, utcnow
+from tests.aws import apps
+from tests.aws.conftest import Deployed
+
+
+def test_send_puts_the_envelope_with_task_and_trace_attributes(deployed: Deployed) -> None:
+    handle = apps.add.delay(2, 3)
+    [record] = deployed.receive("default")
+    envelope = decode(record["body"])
+    assert (envelope.id, envelope.task, envelope.args) == (handle.id, "tests.aws.apps.add", [2, 3])
+    attributes = record["messageAttributes"]
+    assert attributes["task"]["stringValue"] == "tests.aws.apps.add"
+    assert attributes["id"]["stringValue"] == handle.id
+    assert attributes["traceparent"]["stringValue"] == envelope.traceparent
+
+
+def test_fifo_queue_gets_group_and_dedup_ids(deployed: Deployed) -> None:
+    handle = apps.append.send(args=("g1", 1), dedup_key="once")
+    apps.append.send(args=("g1", 1), dedup_key="once")  # dropped by SQS as a duplicate
+    records = deployed.receive("ordered")
+    assert len(records) == 1
+    assert records[0]["attributes"]["MessageGroupId"] == "g1"
+    assert records[0]["attributes"]["MessageDeduplicationId"] == "once"
+    assert decode(records[0]["body"]).id == handle.id
+
+
+def test_map_sends_in_batches_of_ten_and_reports_every_message(deployed: Deployed) -> None:
+    handles = apps.add.map((i, i) for i in range(25))
+    assert len({h.id for h in handles}) == 25
+    received: list[str] = []
+    for _ in range(10):
+        received += [decode(r["body"]).id for r in deployed.receive("default")]
+        if len(received) == 25:
+            break
+    assert sorted(received) == sorted(h.id for h in handles)
+
+
+def test_delay_up_to_900s_uses_delay_seconds_and_longer_ones_hop(deployed: Deployed) -> None:
+    backend = deployed.backend
+    target = backend.target("default")
+    short = apps.add.message((1, 2), countdown=60)
+    long = apps.add.message((1, 2), countdown=3 * 86_400)
+    assert backend.entry(short, target)["DelaySeconds"] == 60
+    assert backend.entry(long, target)["DelaySeconds"] == MAX_DELAY
+    apps.add.send(args=(1, 2), countdown=3 * 86_400)
+    assert deployed.counts("default")["delayed"] == 1
+    assert deployed.receive("default") == []
+
+
+def test_fifo_queue_takes_no_per_message_delay(deployed: Deployed) -> None:
+    message = apps.append.message(("g", 1), countdown=60)
+    entry = deployed.backend.entry(message, deployed.backend.target("ordered"))
+    assert "DelaySeconds" not in entry
+
+
+def test_a_2_mib_payload_travels_through_s3(deployed: Deployed) -> None:
+    payload = "x" * (2 * 1024 * 1024)
+    handle = apps.size_of.delay(payload)
+    [record] = deployed.receive("default")
+    pointer = record["messageAttributes"]["claim_check"]["stringValue"]
+    assert pointer.startswith(f"s3://{deployed.made.bucket}/")
+    assert json.loads(record["body"]) == {"claim_check": pointer}
+    assert len(record["body"]) < 1000
+    assert deployed.processor().handle({"Records": [record]}) == {"batchItemFailures": []}
+    assert handle.result(timeout=5) == len(payload)
+    s3 = deployed.backend.clients.s3
+    assert s3.list_objects_v2(Bucket=deployed.made.bucket).get("KeyCount", 0) == 0
+
+
+def test_a_missing_queue_is_one_clear_line(aws: str) -> None:
+    apps.app.use("aws://us-east-1")  # nothing deployed
+    with pytest.raises(QueueNotFound) as raised:
+        apps.add.delay(1, 2)
+    message = str(raised.value)
+    assert "awstest-default" in message and "does not exist" in message
+    assert "\n" not in message
+
+
+def test_a_wrong_region_is_one_clear_line(aws: str) -> None:
+    app = Dispatcher("wrong", backend="aws://moon-base")
+    with pytest.raises(BackendNotConfigured, match="'moon-base' is not an AWS region"):
+        _ = app.backend
+
+
+def test_no_region_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(BackendNotConfigured, match="no AWS region"):
+        _ = Dispatcher("noregion", backend="aws").backend
+
+
+def test_no_credentials_is_one_clear_line(
+    aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    app = Dispatcher("nocreds", backend="aws://us-east-1")
+    app.task(queue="q")(_noop)
+    with pytest.raises(BackendNotConfigured) as raised:
+        app.send("tests.aws.test_producer._noop")
+    assert "no AWS credentials found" in str(raised.value)
+    assert "\n" not in str(raised.value)
+    app.close()
+
+
+def _noop() -> None:
+    return None
+
+
+def test_backend_spec_reads_region_and_endpoint(aws: str) -> None:
+    backend = Dispatcher("spec", backend="aws://eu-west-1").backend
+    assert isinstance(backend, AwsBackend)
+    assert (backend.config.region, backend.config.endpoint) == ("eu-west-1", aws)
+
+
+def test_eta_in_the_envelope_matches_the_countdown(deployed: Deployed) -> None:
+    message = apps.add.message((1, 2), countdown=1000)
+    assert message.envelope.eta is not None
+    assert message.envelope.eta - utcnow() > timedelta(seconds=990)
