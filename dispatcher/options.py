@@ -70,7 +70,12 @@ class Schedule(BaseModel):
             return cls(kind="rate", expression=text, every_seconds=seconds)
         if text.startswith("every"):
             raise ValueError(f"{text!r} is not 'every N minutes|hours|days'")
-        Cron.parse(text)
+        try:
+            Cron.parse(text)
+        except ValueError as error:
+            raise ValueError(
+                f"{text!r} is not 'every N minutes|hours|days' or a cron line ({error})"
+            ) from None
         return cls(kind="cron", expression=text)
 
     def next_after(self, moment: datetime) -> datetime:
