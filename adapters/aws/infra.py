@@ -94,15 +94,10 @@ SKIPS: dict[str, dict[str, str]] = {
         "CKV_AWS_144": "claim checks are transient message bodies; replication adds no safety",
         "CKV_AWS_145": "encrypted with S3-managed keys (SSE-S3)",
         "CKV2_AWS_62": "nothing reacts to claim-check objects; the message carries the pointer",
-        "CKV2_AWS_61": "a lifecycle rule is configured in its own resource",
     },
     "table": {
         "CKV_AWS_119": "encrypted with the AWS-owned key; a customer KMS key is the "
         "deployer's choice",
-    },
-    "policy": {
-        "CKV_AWS_111": "write actions are limited to the app's own queues, table and bucket",
-        "CKV_AWS_356": "every statement names the app's own resources",
     },
 }
 
@@ -337,7 +332,6 @@ class CloudFormationResources:
         """An IAM role Lambda assumes, with one inline least-privilege policy."""
         resource = {
             "Type": "AWS::IAM::Role",
-            "Metadata": _skips("policy"),
             "Properties": {
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
@@ -639,7 +633,7 @@ class ServerlessRenderer(Renderer[Fragment]):
             "handler": worker.entrypoint,
             "memorySize": worker.memory_mb,
             "timeout": worker.timeout_seconds,
-            "role": logical_id(deployment.get(worker.identity)),
+            "role": _arn(logical_id(deployment.get(worker.identity))),
             "environment": dict(worker.environment),
         }
         if worker.reserved_concurrency is not None:
@@ -942,7 +936,7 @@ class TerraformRenderer(Renderer[Blocks]):
         )
         return [
             Block("data", ("aws_iam_policy_document", f"{name}_assume"), [assume]),
-            Block("data", ("aws_iam_policy_document", name), [*_tf_skips("policy"), *statements]),
+            Block("data", ("aws_iam_policy_document", name), statements),
             _resource(
                 "aws_iam_role",
                 name,
