@@ -59,8 +59,10 @@ def refuse(country: str) -> None:
 
 @app.task(queue="ordered", timeout=10, group_by="group")
 def append(group: str, n: int) -> int:
-    """Records the order in which a group's messages ran."""
+    """Records the order in which a group's messages ran; a negative ``n`` fails (retryable)."""
     CALLS.append(("append", (group, n)))
+    if n < 0:
+        raise ValueError(f"negative {n}")
     return n
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ class Deployed:
 
     backend: AwsBackend
     made: Provisioned
+    arns: dict[str, str] = field(default_factory=dict)
 
     @property
     def sqs(self) -> Any:
@@ -40,9 +41,11 @@ class Deployed:
             MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
         )
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        arn = self.arns.get(url)
+        if arn is None:
+            arn = self.arns[url] = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
         return [sqs_record(m, arn, REGION) for m in response.get("Messages", [])]
 
     def counts(self, queue: str) -> dict[str, int]:

@@ -13,6 +13,8 @@ from dispatcher.envelope import decode, utcnow
 from tests.aws import apps
 from tests.aws.conftest import Deployed
 
+pytestmark = pytest.mark.emulator
+
 
 def test_send_puts_the_envelope_with_task_and_trace_attributes(deployed: Deployed) -> None:
     handle = apps.add.delay(2, 3)
