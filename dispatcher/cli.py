@@ -42,7 +42,7 @@ BackendOpt = Annotated[
 ]
 
 #: Modules that add commands of their own: each has ``register(cli: typer.Typer)``.
-COMMAND_MODULES: list[str] = ["adapters.aws.cli"]
+COMMAND_MODULES: list[str] = ["adapters.aws.cli", "dispatcher.deploy.cli"]
 
 
 def _app(reference: str, backend: str | None = None) -> Dispatcher:
