@@ -1,0 +1,151 @@
+"""The local Lambda runtime: the real handler in separate processes, fed by SQS on moto."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.aws.consumer import REASON_ATTRIBUTE
+from adapters.aws.provision import provision
+from adapters.aws.runtime import LocalLambdaRuntime
+from adapters.aws.sqs import AwsBackend
+from dispatcher import naming
+from samples import shop
+from tests.aws import apps
+from tests.aws.conftest import REGION, deploy
+
+pytestmark = pytest.mark.emulator
+
+
+def _statuses(backend: AwsBackend) -> Counter[tuple[str, str]]:
+    items = backend.clients.dynamodb.scan(TableName=backend.results.table)["Items"]
+    return Counter((i["task"]["S"].rsplit(".", 1)[-1], i["status"]["S"]) for i in items)
+
+
+def test_the_sample_app_runs_end_to_end(aws: str) -> None:
+    shop.app.use(f"aws://{REGION}")
+    backend = shop.app.backend
+    assert isinstance(backend, AwsBackend)
+    made = provision(backend, visibility=2)
+    items = [shop.LineItem(sku="MUG-01", quantity=2, unit_cents=500),
+             shop.LineItem(sku="TEE-M", quantity=1, unit_cents=1500)]
+    shipped = shop.place_order.delay(shop.Order(id=3, email="a@b.c", country="DE", items=items))
+    refused = shop.place_order.delay(shop.Order(id=4, email="d@e.f", country="ZZ", items=items[:1]))
+    runtime = LocalLambdaRuntime(backend, "samples.shop:app")
+    expected = {
+        ("place_order", "succeeded"): 2,
+        ("charge", "succeeded"): 2,
+        ("send_receipt", "succeeded"): 2,
+        ("update_stock", "succeeded"): 3,
+        ("ship_order", "succeeded"): 1,
+        ("ship_order", "failed"): 1,
+    }
+    try:
+        assert runtime.run_until(lambda: _statuses(backend) == expected, timeout=30), _statuses(
+            backend
+        )
+    finally:
+        runtime.close()
+        shop.app.close()
+    assert shipped.result(timeout=1) == 2500 and refused.result(timeout=1) == 1000
+    assert runtime.stats.left >= 1  # order 3's first charge failed and was retried
+    dlq = backend.clients.sqs.receive_message(
+        QueueUrl=made.dead_letter_queues["shipping"], MessageAttributeNames=["All"]
+    )["Messages"]
+    assert [m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] for m in dlq] == [
+        "non-retryable error on attempt 1: NonRetryable: we do not ship to 'ZZ'"
+    ]
+
+
+def test_a_handler_process_killed_mid_task_loses_nothing(aws: str, tmp_path: Path) -> None:
+    deployed = deploy(visibility=3)
+    marker = tmp_path / "started"
+    handle = apps.slow_once.delay(str(marker))
+    runtime = LocalLambdaRuntime(
+        deployed.backend, "tests.aws.apps:app", env={"AWSTEST_CLAIM_GRACE": "0.5"}
+    )
+
+    def kill_when_started() -> None:
+        deadline = time.monotonic() + 20
+        while not marker.exists() or not marker.read_text():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_started)
+    killer.start()
+    try:
+        assert runtime.run_until(lambda: bool(handle.status() and handle.status().status.final), 20)  # type: ignore[union-attr]
+    finally:
+        killer.join()
+        runtime.close()
+    assert handle.result(timeout=1) == "done"
+    assert runtime.stats.crashed == 1
+    assert runtime.processes["slow"].cold_starts == 2
+    assert deployed.receive("slow") == [] and deployed.receive("slow", dlq=True) == []
+
+
+def test_the_event_has_the_lambda_sqs_shape(deployed: Any) -> None:
+    apps.add.delay(1, 2)
+    seen: list[dict[str, Any]] = []
+
+    def invoke(queue: str, event: dict[str, Any], timeout: float) -> dict[str, Any]:
+        seen.append(event)
+        return {"batchItemFailures": []}
+
+    runtime = LocalLambdaRuntime(deployed.backend, "tests.aws.apps:app", invoke=invoke)
+    assert runtime.poll("default", wait=0) == 1
+    [record] = seen[0]["Records"]
+    assert set(record) >= {
+        "messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
+        "eventSource", "eventSourceARN", "awsRegion",
+    }
+    assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == REGION
+    assert record["eventSourceARN"] == f"arn:aws:sqs:{REGION}:123456789012:awstest-default"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["task"] == {
+        "stringValue": "tests.aws.apps.add", "stringListValues": [], "binaryListValues": [],
+        "dataType": "String",
+    }
+    assert runtime.stats.deleted == 1 and deployed.receive("default") == []
+
+
+def test_importing_the_lambda_handler_is_cheap() -> None:
+    code = (
+        "import sys, adapters.aws.lambda_handler as h; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'pydantic', 'typer', 'rich') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_handler_needs_the_app_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.aws import lambda_handler
+    from dispatcher import BackendNotConfigured
+
+    monkeypatch.delenv(naming.APP_ENV, raising=False)
+    monkeypatch.setattr(lambda_handler, "_processor", None)
+    with pytest.raises(BackendNotConfigured, match="set DISPATCHER_APP"):
+        lambda_handler.handler({"Records": []}, None)
+
+
+def test_the_handler_entrypoint_runs_a_record(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.aws import lambda_handler
+
+    monkeypatch.setenv(naming.APP_ENV, "tests.aws.apps:app")
+    monkeypatch.setattr(lambda_handler, "_processor", None)
+    handle = apps.add.delay(40, 2)
+    records = deployed.receive("default")
+    assert lambda_handler.handler({"Records": records}, None) == {"batchItemFailures": []}
+    assert handle.result(timeout=1) == 42
