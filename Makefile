@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,aws
+EXTRAS := dev,aws,infra
 
 .PHONY: demo test lint typecheck pytest bench clean
 
@@ -20,6 +20,22 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@ $(VENV)/.core
 
+# Validators that pin their own dependencies get their own virtual environments: checkov (it
+# pins an old boto3 and replaces python-hcl2's module), cfn-lint with aws-sam-translator (it
+# pins pydantic to one minor release).
+TOOLS := .tools
+TOOL_STAMPS := $(TOOLS)/checkov/.installed $(TOOLS)/cfn/.installed
+
+$(TOOLS)/checkov/.installed:
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+$(TOOLS)/cfn/.installed:
+	$(PYTHON) -m venv $(TOOLS)/cfn
+	$(TOOLS)/cfn/bin/pip install --quiet 'cfn-lint>=1.20,<2' 'aws-sam-translator>=1.90' 'pyyaml>=6'
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -34,7 +50,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev node_modules/.installed
+pytest: $(VENV)/.dev node_modules/.installed $(TOOL_STAMPS)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -43,4 +59,4 @@ bench: $(VENV)/.dev node_modules/.installed
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules .dispatcher .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .dispatcher .mypy_cache .ruff_cache .pytest_cache $(TOOLS)
