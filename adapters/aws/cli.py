@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 
 def register(cli: typer.Typer) -> None:
     """Add ``emulate aws`` to the ``dispatcher`` command (sharing an ``emulate`` group)."""
-    group = next(
-        (g.typer_instance for g in cli.registered_groups if g.name == "emulate"), None
-    )
+    group = next((g.typer_instance for g in cli.registered_groups if g.name == "emulate"), None)
     if group is None:
-        group = typer.Typer(help="Run an app on a local emulation of a cloud.", no_args_is_help=True)
+        group = typer.Typer(
+            help="Run an app on a local emulation of a cloud.", no_args_is_help=True
+        )
         cli.add_typer(group, name="emulate")
     group.command("aws")(emulate_aws)
 
@@ -33,7 +33,9 @@ def emulate_aws(
     app: Annotated[str, typer.Argument(help="The app: package.module[:attr], e.g. samples.shop")],
     endpoint: Annotated[
         str | None,
-        typer.Option(help="SQS/DynamoDB/S3 endpoint; default $AWS_ENDPOINT_URL, else embedded moto."),
+        typer.Option(
+            help="SQS/DynamoDB/S3 endpoint; default $AWS_ENDPOINT_URL, else embedded moto."
+        ),
     ] = None,
     region: Annotated[
         str | None, typer.Option(help="AWS region; default $AWS_REGION, else us-east-1.")
@@ -75,8 +77,10 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
     backend = app.backend
     assert isinstance(backend, AwsBackend)
     made = provision(backend)
-    console.print(f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
-                  f"table {made.table}, bucket {made.bucket}")
+    console.print(
+        f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
+        f"table {made.table}, bucket {made.bucket}"
+    )
     console.print(f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}")
 
     def report(queue: str, done: int, left: int) -> None:

@@ -141,7 +141,10 @@ class SqsEventProcessor:
         extra: dict[str, str] = {}
         if dlq.endswith(".fifo"):
             group = (record.get("attributes") or {}).get("MessageGroupId") or "dead-letters"
-            extra = {"MessageGroupId": fifo_id(group), "MessageDeduplicationId": record["messageId"]}
+            extra = {
+                "MessageGroupId": fifo_id(group),
+                "MessageDeduplicationId": record["messageId"],
+            }
         try:
             with translated(f"dead-lettering a message to {dlq!r}"):
                 self.backend.clients.sqs.send_message(

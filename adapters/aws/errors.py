@@ -57,8 +57,10 @@ def translate(error: BaseException, what: str) -> BackendError | None:
     code = error_code(error)
     message = str(error).splitlines()[0] if str(error) else name
     if code in _MISSING_QUEUE:
-        return QueueNotFound(f"{what}: the SQS queue does not exist (create it, or run "
-                             "`dispatcher emulate aws APP` locally)")
+        return QueueNotFound(
+            f"{what}: the SQS queue does not exist (create it, or run "
+            "`dispatcher emulate aws APP` locally)"
+        )
     if code in _THROTTLED:
         return Throttled(f"{what}: AWS throttled the request ({code})")
     if code in _BAD_CREDENTIALS:

@@ -99,9 +99,11 @@ def _create_table(backend: AwsBackend, table: str) -> None:
 def _create_bucket(backend: AwsBackend, bucket: str) -> None:
     s3 = backend.clients.s3
     region = backend.config.region
-    location = {} if region == "us-east-1" else {
-        "CreateBucketConfiguration": {"LocationConstraint": region}
-    }
+    location = (
+        {}
+        if region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
     try:
         s3.create_bucket(Bucket=bucket, **location)
     except Exception as error:

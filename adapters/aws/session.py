@@ -83,7 +83,7 @@ class Clients:
         kwargs: dict[str, Any] = {"region_name": self.config.region}
         if self.config.endpoint:
             kwargs["endpoint_url"] = self.config.endpoint
-        return boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+        return boto3.session.Session().client(service, **kwargs)
 
     def close(self) -> None:
         """Close every client created so far."""

@@ -56,14 +56,16 @@ class Deployed:
             "ApproximateNumberOfMessagesDelayed",
         ]
         attributes = self.sqs.get_queue_attributes(QueueUrl=self.url(queue), AttributeNames=names)
-        return {name.removeprefix("ApproximateNumberOfMessages").lower() or "visible": int(value)
-                for name, value in attributes["Attributes"].items()}
+        return {
+            name.removeprefix("ApproximateNumberOfMessages").lower() or "visible": int(value)
+            for name, value in attributes["Attributes"].items()
+        }
 
     def send_raw(self, queue: str, body: str, **extra: Any) -> str:
         """Put ``body`` on ``queue`` as it is (no envelope checks)."""
-        return str(self.sqs.send_message(QueueUrl=self.url(queue), MessageBody=body, **extra)[
-            "MessageId"
-        ])
+        return str(
+            self.sqs.send_message(QueueUrl=self.url(queue), MessageBody=body, **extra)["MessageId"]
+        )
 
     def processor(self, clock: Callable[[], float] | None = None) -> SqsEventProcessor:
         """An in-process handler (the Lambda handler's core) for the test app."""
@@ -75,7 +77,9 @@ class Deployed:
         """The local runtime invoking ``processor`` in this process."""
         handler = processor or self.processor()
         return LocalLambdaRuntime(
-            self.backend, "tests.aws.apps:app", invoke=lambda queue, event, timeout: handler.handle(event)
+            self.backend,
+            "tests.aws.apps:app",
+            invoke=lambda queue, event, timeout: handler.handle(event),
         )
 
 

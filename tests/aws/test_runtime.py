@@ -36,8 +36,10 @@ def test_the_sample_app_runs_end_to_end(aws: str) -> None:
     backend = shop.app.backend
     assert isinstance(backend, AwsBackend)
     made = provision(backend, visibility=2)
-    items = [shop.LineItem(sku="MUG-01", quantity=2, unit_cents=500),
-             shop.LineItem(sku="TEE-M", quantity=1, unit_cents=1500)]
+    items = [
+        shop.LineItem(sku="MUG-01", quantity=2, unit_cents=500),
+        shop.LineItem(sku="TEE-M", quantity=1, unit_cents=1500),
+    ]
     shipped = shop.place_order.delay(shop.Order(id=3, email="a@b.c", country="DE", items=items))
     refused = shop.place_order.delay(shop.Order(id=4, email="d@e.f", country="ZZ", items=items[:1]))
     runtime = LocalLambdaRuntime(backend, "samples.shop:app")
@@ -107,14 +109,23 @@ def test_the_event_has_the_lambda_sqs_shape(deployed: Any) -> None:
     assert runtime.poll("default", wait=0) == 1
     [record] = seen[0]["Records"]
     assert set(record) >= {
-        "messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
-        "eventSource", "eventSourceARN", "awsRegion",
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
     }
     assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == REGION
     assert record["eventSourceARN"] == f"arn:aws:sqs:{REGION}:123456789012:awstest-default"
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["task"] == {
-        "stringValue": "tests.aws.apps.add", "stringListValues": [], "binaryListValues": [],
+        "stringValue": "tests.aws.apps.add",
+        "stringListValues": [],
+        "binaryListValues": [],
         "dataType": "String",
     }
     assert runtime.stats.deleted == 1 and deployed.receive("default") == []
@@ -140,7 +151,9 @@ def test_the_handler_needs_the_app_variable(monkeypatch: pytest.MonkeyPatch) -> 
         lambda_handler.handler({"Records": []}, None)
 
 
-def test_the_handler_entrypoint_runs_a_record(deployed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_handler_entrypoint_runs_a_record(
+    deployed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from adapters.aws import lambda_handler
 
     monkeypatch.setenv(naming.APP_ENV, "tests.aws.apps:app")
