@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, document, value
+from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, Value, document, value
 from dispatcher.deploy.model import (
     DeadLetterQueue,
     Deployment,
@@ -252,8 +252,11 @@ class CloudFormationResources:
                 logical,
                 {"Type": "AWS::SQS::Queue", "Metadata": _skips("queue"), "Properties": properties},
             ),
-            ("Outputs", f"{logical}Url", {"Description": f"URL of {queue.physical_name}",
-                                          "Value": _ref(logical)}),
+            (
+                "Outputs",
+                f"{logical}Url",
+                {"Description": f"URL of {queue.physical_name}", "Value": _ref(logical)},
+            ),
         ]
         schedules = [s for s in deployment.of_type(Schedule) if s.queue == queue.name]
         if schedules:
@@ -556,7 +559,8 @@ class CloudFormationRenderer(Renderer[Fragment]):
 
 
 class SamRenderer(CloudFormationRenderer):
-    """``sam.yaml``: the same resources, workers as ``AWS::Serverless::Function`` with SQS events."""
+    """``sam.yaml``: the same resources; workers are ``AWS::Serverless::Function`` with SQS
+    events."""
 
     format = "sam"
     filename = "sam.yaml"
@@ -772,7 +776,7 @@ class TerraformRenderer(Renderer[Blocks]):
     def queue(self, queue: Queue, deployment: Deployment) -> Blocks:
         """An SQS queue with its redrive policy, and the policy letting its schedules send."""
         dlq = deployment.get(queue.dead_letter)
-        redrive = {
+        redrive: dict[str, Value] = {
             "deadLetterTargetArn": Expr(f"{_tf_ref(dlq)}.arn"),
             "maxReceiveCount": queue.max_receive_count,
         }
@@ -822,7 +826,9 @@ class TerraformRenderer(Renderer[Blocks]):
                     "aws_sqs_queue_policy",
                     name,
                     Attribute("queue_url", Expr(f"aws_sqs_queue.{name}.id")),
-                    Attribute("policy", Expr(f"data.aws_iam_policy_document.{name}_schedules.json")),
+                    Attribute(
+                        "policy", Expr(f"data.aws_iam_policy_document.{name}_schedules.json")
+                    ),
                 ),
             ]
         return blocks
@@ -854,7 +860,10 @@ class TerraformRenderer(Renderer[Blocks]):
         bucket = Attribute("bucket", Expr(f"aws_s3_bucket.{name}.id"))
         return [
             _resource(
-                "aws_s3_bucket", name, *_tf_skips("bucket"), Attribute("bucket", store.physical_name)
+                "aws_s3_bucket",
+                name,
+                *_tf_skips("bucket"),
+                Attribute("bucket", store.physical_name),
             ),
             _resource(
                 "aws_s3_bucket_public_access_block",
@@ -930,7 +939,10 @@ class TerraformRenderer(Renderer[Blocks]):
                 Block(
                     "principals",
                     (),
-                    [Attribute("type", "Service"), Attribute("identifiers", ["lambda.amazonaws.com"])],
+                    [
+                        Attribute("type", "Service"),
+                        Attribute("identifiers", ["lambda.amazonaws.com"]),
+                    ],
                 ),
             ],
         )
@@ -1012,7 +1024,11 @@ class TerraformRenderer(Renderer[Blocks]):
             items.append(Attribute("function_response_types", [PARTIAL_FAILURES]))
         if trigger.max_concurrency is not None:
             items.append(
-                Block("scaling_config", (), [Attribute("maximum_concurrency", trigger.max_concurrency)])
+                Block(
+                    "scaling_config",
+                    (),
+                    [Attribute("maximum_concurrency", trigger.max_concurrency)],
+                )
             )
         return [_resource("aws_lambda_event_source_mapping", snake(trigger.name), *items)]
 

@@ -43,9 +43,7 @@ def infra(
     app: AppArg,
     format: Annotated[
         str,
-        typer.Option(
-            "--format", "-f", help="terraform, cloudformation, sam or serverless."
-        ),
+        typer.Option("--format", "-f", help="terraform, cloudformation, sam or serverless."),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")] = Path("."),
     provider: Annotated[str, typer.Option(help="The cloud.")] = "aws",
@@ -83,8 +81,10 @@ def infra(
     except UndeployableApp as error:
         for problem in error.problems:
             errors.print(f"[red]✗[/] {problem}", highlight=False)
-        _fail(f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
-              "nothing was written")
+        _fail(
+            f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
+            "nothing was written"
+        )
     for path in write_files(files, out):
         console.print(f"wrote {path}", highlight=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeAlias
 
 INDENT = "  "
 
@@ -44,8 +44,8 @@ class Comment:
     text: str
 
 
-Value = Union[str, int, float, bool, None, Expr, Sequence["Value"], Mapping[str, "Value"]]
-Item = Attribute | Block | Comment
+Value: TypeAlias = "str | int | float | bool | Expr | Sequence[Value] | Mapping[str, Value] | None"
+Item: TypeAlias = "Attribute | Block | Comment"
 
 
 def quote(text: str) -> str:

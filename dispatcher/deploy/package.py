@@ -21,7 +21,9 @@ from pathlib import Path
 #: Distributions the runtime needs (the CLI's typer and rich are left out).
 RUNTIME_REQUIREMENTS = ("pydantic",)
 #: Distributions AWS Lambda's Python runtime already has.
-PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"})
+PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
+)
 #: Source folders of ours that the function never imports.
 EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py", "adapters/aws/infra.py")
 #: Lambda's platform: compiled dependencies must match it.

@@ -1,0 +1,1 @@
+"""Tests of the infrastructure generators (dispatcher.deploy and adapters.aws.infra)."""

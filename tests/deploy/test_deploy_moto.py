@@ -1,0 +1,135 @@
+"""Create the generated CloudFormation stack in moto (server mode) and inspect what it made."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from samples.shop import app as shop
+from tests.deploy.tools import SAMPLE_OUTPUTS
+
+REGION = "us-east-1"
+
+
+def _document(document: Any) -> Any:
+    """A policy document as data (moto returns CloudFormation-made ones as a Python repr)."""
+    if not isinstance(document, str):
+        return document
+    try:
+        return json.loads(document)
+    except ValueError:
+        return ast.literal_eval(document)
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_generated_stack_creates_what_the_app_needs(moto: str) -> None:
+    s3 = _client("s3", moto)
+    s3.create_bucket(Bucket="code-bucket")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(
+            "adapters/aws/lambda_handler.py", "def handler(event, context):\n    return {}\n"
+        )
+    s3.put_object(Bucket="code-bucket", Key="shop-lambda.zip", Body=archive.getvalue())
+
+    cloudformation = _client("cloudformation", moto)
+    template = (SAMPLE_OUTPUTS["cloudformation"] / "cloudformation.yaml").read_text()
+    cloudformation.create_stack(
+        StackName="shop",
+        TemplateBody=template,
+        Parameters=[
+            {"ParameterKey": "CodeBucket", "ParameterValue": "code-bucket"},
+            {"ParameterKey": "CodeKey", "ParameterValue": "shop-lambda.zip"},
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName="shop")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+
+    sqs = _client("sqs", moto)
+    for name, spec in shop.queues.items():
+        suffix = ".fifo" if spec.ordered else ""
+        url = sqs.get_queue_url(QueueName=f"shop-{name}{suffix}")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert int(attributes["VisibilityTimeout"]) >= 6 * spec.timeout
+        redrive = json.loads(attributes["RedrivePolicy"])
+        dlq_url = sqs.get_queue_url(QueueName=f"shop-{name}-dlq{suffix}")["QueueUrl"]
+        dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+        assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
+        attempts = max(shop.tasks[t].options.retry.attempts for t in spec.tasks)
+        assert int(redrive["maxReceiveCount"]) > attempts
+        assert int(dlq["MessageRetentionPeriod"]) > int(attributes["MessageRetentionPeriod"])
+        assert (attributes.get("FifoQueue") == "true") is spec.ordered
+
+    lambda_ = _client("lambda", moto)
+    functions = {f["FunctionName"]: f for f in lambda_.list_functions()["Functions"]}
+    charge = shop.tasks["samples.shop.charge"].options
+    payments = functions["shop-payments-worker"]
+    assert payments["MemorySize"] == charge.memory and payments["Timeout"] == charge.timeout
+    assert payments["Handler"] == "adapters.aws.lambda_handler.handler"
+    assert payments["Environment"]["Variables"]["DISPATCHER_APP"] == "samples.shop:app"
+
+    mappings = {
+        m["EventSourceArn"].rsplit(":", 1)[-1]: m
+        for m in lambda_.list_event_source_mappings()["EventSourceMappings"]
+    }
+    assert set(mappings) == {
+        f"shop-{n}{'.fifo' if s.ordered else ''}" for n, s in shop.queues.items()
+    }
+    inventory = mappings["shop-inventory.fifo"]
+    assert inventory["BatchSize"] == 10
+    assert inventory["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert inventory["FunctionArn"] == functions["shop-inventory-worker"]["FunctionArn"]
+
+    dynamodb = _client("dynamodb", moto)
+    table = dynamodb.describe_table(TableName="shop-results")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # moto's CloudFormation ignores TimeToLiveSpecification; check the template's instead.
+    ttl = yaml.safe_load(template)["Resources"]["ResultsTable"]["Properties"][
+        "TimeToLiveSpecification"
+    ]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+
+    encryption = s3.get_bucket_encryption(Bucket="shop-claim-checks")
+    rule = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # moto's CloudFormation ignores LifecycleConfiguration too; the template has it.
+    bucket = yaml.safe_load(template)["Resources"]["ClaimChecksBucket"]["Properties"]
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] >= 5
+
+    iam = _client("iam", moto)
+    role_name = payments["Role"].rsplit("/", 1)[-1]
+    policies = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=policies[0])["PolicyDocument"]
+    statements = _document(document)["Statement"]
+    consume = next(s for s in statements if "sqs:ReceiveMessage" in s["Action"])
+    payments_queue = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName="shop-payments")["QueueUrl"],
+        AttributeNames=["QueueArn"],
+    )["Attributes"]["QueueArn"]
+    assert consume["Resource"] in ([payments_queue], payments_queue)
+
+    events = _client("events", moto)
+    [rule] = events.list_rules()["Rules"]
+    assert rule["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    reports = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName="shop-reports")["QueueUrl"],
+        AttributeNames=["QueueArn"],
+    )["Attributes"]["QueueArn"]
+    assert target["Arn"] == reports
+    template_text = target["InputTransformer"]["InputTemplate"]
+    assert '"task": "samples.shop.nightly_stock_report"' in template_text

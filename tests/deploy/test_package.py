@@ -1,0 +1,48 @@
+"""``dispatcher package``: the Lambda zip holds the app and runtime, not boto3, reproducibly."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dispatcher.cli import cli
+from dispatcher.deploy.package import build_package, dependency_closure
+
+
+def test_dependencies_leave_out_what_lambda_provides() -> None:
+    closure = dependency_closure()
+    assert "pydantic" in closure and "pydantic-core" in closure
+    assert not {"boto3", "botocore", "typer", "rich"} & set(closure)
+
+
+def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
+    built = build_package("samples.shop:app", tmp_path / "shop.zip")
+    names = set(zipfile.ZipFile(built.path).namelist())
+    assert {
+        "samples/shop.py",
+        "adapters/aws/lambda_handler.py",
+        "dispatcher/execution.py",
+        "dispatcher/schema/envelope.v1.json",
+        "pydantic/__init__.py",
+    } <= names
+    assert any(n.startswith("pydantic_core/_pydantic_core") for n in names)
+    tops = {n.split("/")[0] for n in names}
+    assert not {"boto3", "botocore", "typer", "rich"} & tops
+    assert "adapters/local/__init__.py" not in names
+    assert not any(n.startswith("dispatcher/deploy/") or "__pycache__" in n for n in names)
+    assert built.size == built.path.stat().st_size and built.files == len(names)
+
+
+def test_zip_is_reproducible(tmp_path: Path) -> None:
+    first = build_package("samples.shop:app", tmp_path / "a.zip")
+    second = build_package("samples.shop:app", tmp_path / "b.zip")
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+
+def test_cli_prints_the_size(tmp_path: Path) -> None:
+    out = tmp_path / "shop-lambda.zip"
+    result = CliRunner().invoke(cli, ["package", "samples.shop", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"({out.stat().st_size} bytes)" in result.output.replace("\n", "")
