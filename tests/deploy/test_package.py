@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -46,3 +49,29 @@ def test_cli_prints_the_size(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["package", "samples.shop", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert f"({out.stat().st_size} bytes)" in result.output.replace("\n", "")
+
+
+def test_zip_runs_without_site_packages(tmp_path: Path) -> None:
+    built = build_package("samples.shop:app", tmp_path / "shop.zip")
+    root = tmp_path / "function"
+    zipfile.ZipFile(built.path).extractall(root)
+    probe = (
+        "import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]\n"
+        "from adapters.aws.lambda_handler import handler\n"
+        "from dispatcher.loading import load_app\n"
+        "import pydantic\n"
+        "app = load_app('samples.shop:app')\n"
+        "assert pydantic.__file__.startswith(sys.argv[1]), pydantic.__file__\n"
+        "print(app.name, callable(handler))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(root)],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "shop True"

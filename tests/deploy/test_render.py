@@ -26,6 +26,7 @@ from dispatcher.deploy.model import (
     Worker,
 )
 from dispatcher.deploy.render import RENDERERS, Renderer, renderer_for
+from dispatcher.envelope import decode
 
 
 def _worker(queue: str, **changes: Any) -> list[Resource]:
@@ -213,6 +214,12 @@ def test_schedule_puts_an_envelope_on_the_queue() -> None:
         "task": "demo.ordered_task",
         "created_at": "2026-01-01T00:00:00Z",
     }
+    event = {"id": "5b2f7a0e-1c0d-4f5e-9a8b-7c6d5e4f3a2b", "time": "2026-11-25T03:00:00Z"}
+    filled = target["InputTransformer"]["InputTemplate"]
+    for key, path in target["InputTransformer"]["InputPathsMap"].items():
+        filled = filled.replace(f"<{key}>", event[path.removeprefix("$.")])
+    envelope = decode(filled)
+    assert envelope.task == "demo.ordered_task" and envelope.id == event["id"]
     policy = resources["OrderedQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert policy["Principal"] == {"Service": "events.amazonaws.com"}
 
