@@ -52,7 +52,7 @@ def translate(error: BaseException, what: str) -> BackendError | None:
     ``None`` when ``error`` is not one of theirs."""
     name = type(error).__name__
     module = type(error).__module__
-    if not module.startswith(("botocore", "boto3", "urllib3")):
+    if not module.startswith(("botocore", "boto3", "urllib3", "adapters.aws")):
         return None
     code = error_code(error)
     message = str(error).splitlines()[0] if str(error) else name

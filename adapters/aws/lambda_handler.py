@@ -2,7 +2,9 @@
 
 The app comes from ``$DISPATCHER_APP`` (``module:attr``). Importing this module costs almost
 nothing; the first invocation loads the app and creates only the clients it needs (DynamoDB
-for results; SQS only to retry, hop or dead-letter; S3 only for claim checks).
+for results; SQS only to retry, hop, dead-letter or send; S3 only for claim checks). With
+credentials in the environment, as on Lambda, DynamoDB and SQS are called through
+:mod:`adapters.aws.lite`, so the cold path never imports boto3 unless S3 is needed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dic
 
 def _build() -> SqsEventProcessor:
     from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.lite import LiteClients
+    from adapters.aws.session import AwsConfig
     from adapters.aws.sqs import AwsBackend
     from dispatcher.errors import BackendNotConfigured
     from dispatcher.loading import load_app
@@ -36,9 +40,8 @@ def _build() -> SqsEventProcessor:
     if not reference:
         raise BackendNotConfigured(f"set {APP_ENV} to the app, as module:attr")
     app = load_app(reference)
-    if not app.backend_spec.startswith("aws"):
-        app.use("aws")
-    backend = app.backend
-    if not isinstance(backend, AwsBackend):
-        raise BackendNotConfigured(f"the Lambda handler needs the aws backend, not {backend!r}")
+    spec = app.backend_spec if app.backend_spec.startswith("aws") else "aws"
+    config = AwsConfig.from_spec(spec)
+    backend = AwsBackend(app, config, clients=LiteClients(config))
+    app.use(backend)
     return SqsEventProcessor(app, backend)

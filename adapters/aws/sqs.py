@@ -170,11 +170,8 @@ class AwsBackend:
 
 
 def message_attributes(envelope: Envelope) -> dict[str, dict[str, str]]:
-    """SQS message attributes carrying the task name, id and trace context."""
-    attributes = {
-        "task": {"DataType": "String", "StringValue": envelope.task},
-        "id": {"DataType": "String", "StringValue": envelope.id},
-    }
+    """SQS message attributes carrying the task name and trace context."""
+    attributes = {"task": {"DataType": "String", "StringValue": envelope.task}}
     if envelope.traceparent:
         attributes["traceparent"] = {"DataType": "String", "StringValue": envelope.traceparent}
     return attributes

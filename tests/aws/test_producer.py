@@ -23,7 +23,6 @@ def test_send_puts_the_envelope_with_task_and_trace_attributes(deployed: Deploye
     assert (envelope.id, envelope.task, envelope.args) == (handle.id, "tests.aws.apps.add", [2, 3])
     attributes = record["messageAttributes"]
     assert attributes["task"]["stringValue"] == "tests.aws.apps.add"
-    assert attributes["id"]["stringValue"] == handle.id
     assert attributes["traceparent"]["stringValue"] == envelope.traceparent
 
 

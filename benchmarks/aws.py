@@ -1,0 +1,278 @@
+"""The AWS backend on one moto server: enqueue cost, batching, the warm handler and cold starts.
+
+``sqs_enqueue_vs_boto3``
+    Per-message time of ``add.delay(i, i)`` (validate, build the envelope, SendMessage with
+    attributes) over a raw boto3 ``send_message`` of the same body to the same queue; ``N``
+    each, interleaved in rounds, the median per side.
+``sqs_batch_vs_single``
+    Throughput of ``add.map(...)`` (SendMessageBatch in tens) over ``add.delay`` one by one,
+    ten messages at a time each, the queue emptied (untimed) in between.
+``lambda_handler_overhead``
+    Warm handler time per message (an event of ten records of a 1 ms task, claim and result
+    in DynamoDB included) over calling the 1 ms function directly. The same handler on an
+    in-memory result store is printed as a raw figure: it shows the share of the DynamoDB calls.
+``lambda_cold_start_overhead_ms`` and ``lambda_cold_start_vs_powertools``
+    A fresh interpreter (``python -c``; wall time from spawn to exit, median of ``COLD_RUNS``)
+    imports a Lambda entrypoint and processes one SQS event of one message of a trivial task.
+    Ours: ``adapters.aws.lambda_handler.handler``. The floor: a hand-written handler that
+    imports boto3, json-decodes the body and calls the function. Powertools: a
+    ``BatchProcessor`` (``EventType.SQS``) handler with ``process_partial_response`` doing
+    the same. Ours also loads the app, claims the message and records its result in DynamoDB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import Line, raw
+
+N = 200
+BATCH_N = 300
+WARM_EVENTS = 20
+COLD_RUNS = 7
+REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+
+_FLOOR = """
+import json
+import boto3
+from benchmarks.aws_plain import add
+
+def handler(event, context):
+    for record in event["Records"]:
+        body = json.loads(record["body"])
+        add(*body["args"])
+    return {"batchItemFailures": []}
+"""
+
+_POWERTOOLS = """
+import json
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor, EventType, process_partial_response,
+)
+from benchmarks.aws_plain import add
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+def record_handler(record):
+    body = json.loads(record.body)
+    return add(*body["args"])
+
+def handler(event, context):
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+"""
+
+_OURS = """
+from adapters.aws.lambda_handler import handler
+"""
+
+_RUN = """
+import json, sys
+event = json.loads(sys.argv[1])
+answer = handler(event, None)
+assert answer == {"batchItemFailures": []}, answer
+"""
+
+
+def run() -> list[Line]:
+    """Start a moto server, measure, stop it; the summary lines."""
+    from tests.servers import moto_server
+
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        DISPATCHER_BACKEND=f"aws://{REGION}",
+        DISPATCHER_APP="benchmarks.aws_app:app",
+    )
+    try:
+        with moto_server() as endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            return _measure(endpoint)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _measure(endpoint: str) -> list[Line]:
+    from adapters.aws.provision import provision
+    from adapters.aws.sqs import AwsBackend
+    from benchmarks import aws_app
+
+    app = aws_app.app
+    app.use(f"aws://{REGION}")
+    backend = app.backend
+    assert isinstance(backend, AwsBackend)
+    made = provision(backend)
+    url = made.queues["bench"]
+    try:
+        enqueue = _enqueue(backend, url)
+        batch = _batch(backend, url)
+        _purge(backend, url)
+        warm = _warm(backend, url)
+        _purge(backend, url)
+        cold = _cold(backend)
+    finally:
+        app.close()
+    return [
+        Line("sqs_enqueue_vs_boto3", enqueue, op="<=", goal=1.10),
+        Line("sqs_batch_vs_single", batch, op=">=", goal=8.0),
+        Line("lambda_handler_overhead", warm, op="<=", goal=1.05),
+        Line("lambda_cold_start_overhead_ms", cold[0], unit="ms", op="<=", goal=30),
+        Line("lambda_cold_start_vs_powertools", cold[1], op="<=", goal=1.0),
+    ]
+
+
+def _purge(backend: Any, url: str) -> None:
+    # moto scans the whole queue on every send, so a growing queue slows each send down;
+    # emptying it (untimed) keeps both sides of a comparison on a queue of at most ten.
+    backend.clients.sqs.purge_queue(QueueUrl=url)
+
+
+def _enqueue(backend: Any, url: str) -> float:
+    from benchmarks import aws_app
+
+    raw_client = _boto3_client()
+    body = aws_app.add.message((1, 1)).body.decode()
+    aws_app.add.delay(0, 0)  # warm: queue URL looked up, client created
+    raw_client.send_message(QueueUrl=url, MessageBody=body)
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(N // 10):
+        _purge(backend, url)
+        ours.append(_per_op(lambda i: aws_app.add.delay(i, i), 10))
+        _purge(backend, url)
+        theirs.append(
+            _per_op(lambda i: raw_client.send_message(QueueUrl=url, MessageBody=body), 10)
+        )
+    ours_ms, theirs_ms = statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3
+    raw("enqueue, ours (add.delay)", ours_ms, "ms/message")
+    raw("enqueue, raw boto3 send_message", theirs_ms, "ms/message")
+    raw_client.close()
+    return ours_ms / theirs_ms
+
+
+def _batch(backend: Any, url: str) -> float:
+    from benchmarks import aws_app
+
+    batched = single = 0.0
+    for _ in range(BATCH_N // 10):
+        _purge(backend, url)
+        started = time.perf_counter()
+        aws_app.add.map((i, i) for i in range(10))
+        batched += time.perf_counter() - started
+        _purge(backend, url)
+        single += _per_op(lambda i: aws_app.add.delay(i, i), 10) * 10
+    raw("enqueue, batch (add.map)", BATCH_N / batched, "messages/s")
+    raw("enqueue, single (add.delay)", BATCH_N / single, "messages/s")
+    return single / batched
+
+
+def _warm(backend: Any, url: str) -> float:
+    from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.runtime import sqs_record
+    from benchmarks import aws_app
+    from dispatcher.testing import MemoryResults
+
+    arn = backend.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+
+    def event() -> dict[str, Any]:
+        records = []
+        for i in range(10):
+            message = aws_app.work.message((i,))
+            fake = {
+                "MessageId": message.envelope.id,
+                "ReceiptHandle": f"rh-{i}",
+                "Body": message.body.decode(),
+                "Attributes": {"ApproximateReceiveCount": "1"},
+                "MD5OfBody": "",
+            }
+            records.append(sqs_record(fake, arn, REGION))
+        return {"Records": records}
+
+    def handler_per_message(processor: SqsEventProcessor) -> float:
+        events = [event() for _ in range(WARM_EVENTS)]
+        processor.handle(event())  # warm
+        started = time.perf_counter()
+        for each in events:
+            assert processor.handle(each) == {"batchItemFailures": []}
+        return (time.perf_counter() - started) / (WARM_EVENTS * 10)
+
+    dynamo = handler_per_message(SqsEventProcessor(aws_app.app, backend))
+    memory_processor = SqsEventProcessor(aws_app.app, backend)
+    memory_processor.executor = type(memory_processor.executor)(aws_app.app, MemoryResults())
+    memory = handler_per_message(memory_processor)
+    direct = _per_op(aws_app.busy_ms, 200)
+    raw("warm handler, DynamoDB results", dynamo * 1e3, "ms/message")
+    raw("warm handler, in-memory results", memory * 1e3, "ms/message")
+    raw("1 ms function called directly", direct * 1e3, "ms/call")
+    return dynamo / direct
+
+
+def _cold(backend: Any) -> tuple[float, float]:
+    from adapters.aws.runtime import sqs_record
+    from benchmarks import aws_app
+
+    def event() -> str:
+        message = aws_app.add.message((1, 2))
+        fake = {
+            "MessageId": message.envelope.id,
+            "ReceiptHandle": "rh",
+            "Body": message.body.decode(),
+            "Attributes": {"ApproximateReceiveCount": "1"},
+            "MD5OfBody": "",
+        }
+        arn = f"arn:aws:sqs:{REGION}:123456789012:bench-bench"
+        return json.dumps({"Records": [sqs_record(fake, arn, REGION)]})
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    variants = {"ours": _OURS, "floor": _FLOOR, "powertools": _POWERTOOLS}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(COLD_RUNS):
+        for name, source in variants.items():
+            times[name].append(_spawn(source + _RUN, event(), env))
+    ours, floor, powertools = (statistics.median(times[n]) * 1e3 for n in variants)
+    raw("cold start, ours", ours, "ms")
+    raw("cold start, floor (boto3 + json + call)", floor, "ms")
+    raw("cold start, Powertools BatchProcessor", powertools, "ms")
+    return ours - floor, ours / powertools
+
+
+def _spawn(code: str, event: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, event], env=env, cwd=ROOT, check=True)
+    return time.perf_counter() - started
+
+
+def _per_op(fn: Callable[[int], Any], count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        fn(i)
+    return (time.perf_counter() - started) / count
+
+
+def _boto3_client() -> Any:
+    import boto3
+
+    return boto3.session.Session().client(
+        "sqs", region_name=REGION, endpoint_url=os.environ["AWS_ENDPOINT_URL"]
+    )
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line)
