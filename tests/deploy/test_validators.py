@@ -11,6 +11,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from dispatcher.deploy.output import generate, write_files
 from tests.deploy.tools import ROOT, SAMPLE_OUTPUTS, provider_mirror, run, terraform, tool
 
 CFN = SAMPLE_OUTPUTS["cloudformation"] / "cloudformation.yaml"
@@ -18,12 +19,27 @@ SAM = SAMPLE_OUTPUTS["sam"] / "sam.yaml"
 TERRAFORM = SAMPLE_OUTPUTS["terraform"]
 SERVERLESS = SAMPLE_OUTPUTS["serverless"] / "serverless.yml"
 SAM_TRANSFORM = Path(__file__).with_name("sam_transform.py")
+EDGE = "tests.deploy.apps:edge"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template", [CFN, SAM], ids=["cloudformation", "sam"])
 def test_cfn_lint_finds_nothing(template: Path) -> None:
     result = run([tool("cfn/bin/cfn-lint"), template])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_other_shapes_lint_and_format(tmp_path: Path) -> None:
+    """Reserved concurrency, a rate schedule and a maximum concurrency (tests.deploy.apps:edge)."""
+    for format in ("cloudformation", "sam", "terraform"):
+        write_files(generate(EDGE, format), tmp_path)
+    linted = run(
+        [tool("cfn/bin/cfn-lint"), tmp_path / "cloudformation.yaml", tmp_path / "sam.yaml"]
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    formatted = run([terraform(), "fmt", "-check", "-diff", "-no-color", tmp_path / "main.tf"])
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
 def test_sam_translator_transforms_the_sam_template() -> None:
