@@ -788,7 +788,17 @@ class TerraformRenderer(Renderer[Blocks]):
             queue.visibility_timeout_seconds,
         )
         items.append(Attribute("redrive_policy", Expr(f"jsonencode({value(redrive, 1)})")))
-        blocks = [_resource("aws_sqs_queue", name, *_tf_skips("queue"), *items)]
+        blocks = [
+            _resource("aws_sqs_queue", name, *_tf_skips("queue"), *items),
+            Block(
+                "output",
+                (f"{name}_queue_url",),
+                [
+                    Attribute("description", f"URL of {queue.physical_name}"),
+                    Attribute("value", Expr(f"aws_sqs_queue.{name}.url")),
+                ],
+            ),
+        ]
         schedules = [s for s in deployment.of_type(Schedule) if s.queue == queue.name]
         if schedules:
             statements: list[Item] = [

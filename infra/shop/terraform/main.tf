@@ -55,6 +55,11 @@ resource "aws_sqs_queue" "inventory" {
   })
 }
 
+output "inventory_queue_url" {
+  description = "URL of shop-inventory.fifo"
+  value       = aws_sqs_queue.inventory.url
+}
+
 resource "aws_sqs_queue" "notifications_dlq" {
   # checkov:skip=CKV_AWS_27:encrypted with SQS-managed SSE; a customer KMS key would also have to be granted to EventBridge and every producer
   name                      = "shop-notifications-dlq"
@@ -72,6 +77,11 @@ resource "aws_sqs_queue" "notifications" {
     deadLetterTargetArn = aws_sqs_queue.notifications_dlq.arn
     maxReceiveCount     = 8
   })
+}
+
+output "notifications_queue_url" {
+  description = "URL of shop-notifications"
+  value       = aws_sqs_queue.notifications.url
 }
 
 resource "aws_sqs_queue" "orders_dlq" {
@@ -93,6 +103,11 @@ resource "aws_sqs_queue" "orders" {
   })
 }
 
+output "orders_queue_url" {
+  description = "URL of shop-orders"
+  value       = aws_sqs_queue.orders.url
+}
+
 resource "aws_sqs_queue" "payments_dlq" {
   # checkov:skip=CKV_AWS_27:encrypted with SQS-managed SSE; a customer KMS key would also have to be granted to EventBridge and every producer
   name                      = "shop-payments-dlq"
@@ -112,6 +127,11 @@ resource "aws_sqs_queue" "payments" {
   })
 }
 
+output "payments_queue_url" {
+  description = "URL of shop-payments"
+  value       = aws_sqs_queue.payments.url
+}
+
 resource "aws_sqs_queue" "reports_dlq" {
   # checkov:skip=CKV_AWS_27:encrypted with SQS-managed SSE; a customer KMS key would also have to be granted to EventBridge and every producer
   name                      = "shop-reports-dlq"
@@ -129,6 +149,11 @@ resource "aws_sqs_queue" "reports" {
     deadLetterTargetArn = aws_sqs_queue.reports_dlq.arn
     maxReceiveCount     = 8
   })
+}
+
+output "reports_queue_url" {
+  description = "URL of shop-reports"
+  value       = aws_sqs_queue.reports.url
 }
 
 data "aws_iam_policy_document" "reports_schedules" {
@@ -172,6 +197,11 @@ resource "aws_sqs_queue" "shipping" {
     deadLetterTargetArn = aws_sqs_queue.shipping_dlq.arn
     maxReceiveCount     = 8
   })
+}
+
+output "shipping_queue_url" {
+  description = "URL of shop-shipping"
+  value       = aws_sqs_queue.shipping.url
 }
 
 resource "aws_dynamodb_table" "results" {
