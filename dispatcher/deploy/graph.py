@@ -127,7 +127,6 @@ class _Builder:
         self.limits = provider.limits
         self.problems = problems
         self.resources: list[Resource] = []
-        self.longest_retention = self.limits.default_retention_seconds
 
     def problem(self, tasks: Iterable[Task[Any, Any]], setting: str, message: str) -> None:
         names = ", ".join(t.name for t in tasks)
@@ -202,7 +201,8 @@ class _Builder:
         self.resources.append(
             ResultStore(name=RESULTS, physical_name=naming.results_table_name(app))
         )
-        days = math.ceil(self.longest_retention / DAY) + 1
+        # A dead-lettered message may be replayed until the DLQ drops it: its body must last.
+        days = math.ceil(self.limits.dead_letter_retention_seconds / DAY) + 1
         self.resources.append(
             PayloadStore(
                 name=PAYLOADS,
@@ -293,7 +293,6 @@ class _Builder:
                 f"messages must expire from the queue before the "
                 f"dead-letter queue's {dead_letter} s retention, but need {retention} s",
             )
-        self.longest_retention = max(self.longest_retention, retention)
         return retention
 
     def _batching(

@@ -46,7 +46,7 @@ def test_sample_model_follows_the_declarations() -> None:
     }
     assert payments.entrypoint == "adapters.aws.lambda_handler.handler"
     payloads = model.of_type(PayloadStore)[0]
-    assert payloads.physical_name == "shop-claim-checks" and payloads.expire_after_days >= 5
+    assert payloads.physical_name == "shop-claim-checks" and payloads.expire_after_days == 15
 
 
 def test_identity_touches_only_the_apps_resources() -> None:

@@ -108,7 +108,7 @@ def test_generated_stack_creates_what_the_app_needs(moto: str) -> None:
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     # moto's CloudFormation ignores LifecycleConfiguration too; the template has it.
     bucket = yaml.safe_load(template)["Resources"]["ClaimChecksBucket"]["Properties"]
-    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] >= 5
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 15
 
     iam = _client("iam", moto)
     role_name = payments["Role"].rsplit("/", 1)[-1]

@@ -275,7 +275,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "claim_checks" {
     }
 
     expiration {
-      days = 5
+      days = 15
     }
 
     abort_incomplete_multipart_upload {
