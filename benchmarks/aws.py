@@ -36,7 +36,7 @@ from typing import Any
 
 from benchmarks.report import Line, raw
 
-N = 200
+N = 400
 BATCH_N = 300
 WARM_EVENTS = 20
 COLD_RUNS = 7

@@ -16,7 +16,7 @@ from adapters.aws.results import DynamoResults
 from adapters.aws.session import AwsConfig, Clients
 from dispatcher import naming
 from dispatcher.backend import Outgoing, Receipt, SendFailure
-from dispatcher.errors import QueueNotFound
+from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -131,7 +131,7 @@ class AwsBackend:
         try:
             with translated(f"sending a batch to SQS queue {target.name!r}"):
                 response = self.clients.sqs.send_message_batch(QueueUrl=target.url, Entries=batch)
-        except QueueNotFound:
+        except (QueueNotFound, BackendNotConfigured):  # nothing in any batch could be sent
             raise
         except Exception as error:  # the whole request failed: every message of it did
             for i, _ in chunk:
