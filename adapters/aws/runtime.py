@@ -88,7 +88,10 @@ class HandlerProcess:
         except (BrokenPipeError, OSError):
             self.stop()
             return None
-        line = _read_line(process.stdout, timeout)
+        try:
+            line = _read_line(process.stdout, timeout)
+        except (OSError, ValueError):  # stopped from another thread
+            line = None
         if line is None:
             self.stop()
             return None
@@ -108,14 +111,14 @@ class HandlerProcess:
 
     def stop(self) -> None:
         """Kill the process (the next invocation starts a new one: a cold start)."""
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait(timeout=10)
-            for stream in (self.process.stdin, self.process.stdout):
+        process, self.process = self.process, None
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+            for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
-            self.process = None
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> bytes | None:
@@ -257,7 +260,8 @@ class LocalLambdaRuntime:
         return done()
 
     def run(self, stop: threading.Event) -> None:
-        """Long-poll every queue in its own thread until ``stop`` is set."""
+        """Long-poll every queue in its own thread until ``stop`` is set (or Ctrl-C); polls
+        in progress get ``wait`` + 1 s to finish, then :meth:`close` kills what still runs."""
 
         def loop(queue: str) -> None:
             while not stop.is_set():
@@ -272,6 +276,9 @@ class LocalLambdaRuntime:
                     thread.join(timeout=0.2)
         finally:
             stop.set()
+            deadline = time.monotonic() + self.wait + 1.0  # let the current polls finish
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         """Stop the handler processes."""
