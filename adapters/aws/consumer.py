@@ -9,7 +9,7 @@ Per record: fetch a claim-checked body, run it (:class:`~dispatcher.execution.Ex
 * DeadLetter (bad input included): sent to the DLQ at once with the reason as a message
   attribute, and handled. Nothing poisons the rest of the batch, nothing loops.
 On a FIFO queue, once a record fails, the later records of its message group fail too, so the
-group keeps its order.
+group keeps its order. Results are written together (BatchWriteItem) once the records ran.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.claimcheck import MissingClaimCheck, Pointer
 from adapters.aws.errors import translated
+from adapters.aws.results import BatchedResults
 from adapters.aws.sqs import MAX_DELAY, fifo_id
-from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome
+from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome, RetryLater
 from dispatcher.execution import Executor
 
 if TYPE_CHECKING:
@@ -52,31 +53,58 @@ class SqsEventProcessor:
         self, app: Dispatcher, backend: AwsBackend, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.app, self.backend = app, backend
-        self.executor = Executor(app, backend.results, clock=clock)
+        self.results = BatchedResults(backend.results)
+        self.executor = Executor(app, self.results, clock=clock)
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-        """Process every record; return ``{"batchItemFailures": [...]}``."""
-        failures: list[dict[str, str]] = []
+        """Process every record; return ``{"batchItemFailures": [...]}``.
+
+        Records run first; their results are then written together, and only after that are
+        the outcomes applied (DLQ, hops, visibility, claim-check deletes). If the results
+        cannot be written, every record that ran is reported failed and delivered again."""
+        records: list[Record] = list(event.get("Records", []))
+        failed: set[str] = set()
         blocked: set[tuple[str, str]] = set()
-        for record in event.get("Records", []):
+        ran: list[tuple[Record, Outcome, Pointer | None]] = []
+        for record in records:
             group = record.get("attributes", {}).get("MessageGroupId")
             key = (str(record.get("eventSourceARN")), str(group))
             if group is not None and key in blocked:
-                failures.append({"itemIdentifier": record["messageId"]})
+                failed.add(record["messageId"])
                 continue
             try:
-                handled = self.process_record(record)
+                outcome, pointer = self.run(record)
             except Exception:
                 log.exception("record %s could not be processed", record.get("messageId"))
+                failed.add(record["messageId"])
+                blocked.add(key)
+                continue
+            if isinstance(outcome, RetryLater):
+                blocked.add(key)
+            ran.append((record, outcome, pointer))
+        try:
+            self.results.flush()
+        except Exception:
+            log.exception("results could not be saved; the batch will be delivered again")
+            self.results.discard()
+            failed.update(record["messageId"] for record, _, _ in ran)
+            ran = []
+        for record, outcome, pointer in ran:
+            try:
+                handled = self.apply(record, outcome, pointer)
+            except Exception:
+                log.exception("record %s could not be settled", record.get("messageId"))
                 handled = False
             if not handled:
-                failures.append({"itemIdentifier": record["messageId"]})
-                if group is not None:
-                    blocked.add(key)
-        return {"batchItemFailures": failures}
+                failed.add(record["messageId"])
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in failed
+            ]
+        }
 
-    def process_record(self, record: Record) -> bool:
-        """Run one record; ``True`` when it is handled (delete it), ``False`` to retry it."""
+    def run(self, record: Record) -> tuple[Outcome, Pointer | None]:
+        """Run one record through the executor (results are held until the event ends)."""
         pointer: Pointer | None = None
         body: bytes = record["body"].encode()
         check = (record.get("messageAttributes") or {}).get(CLAIM_CHECK_ATTRIBUTE)
@@ -85,7 +113,7 @@ class SqsEventProcessor:
                 pointer = Pointer.parse(str(check.get("stringValue")))
                 body = self.backend.claim_checks.get(pointer)
             except (ValueError, MissingClaimCheck) as error:
-                return self.dead_letter(record, str(error))
+                return DeadLetter(str(error)), None
         attributes = record.get("attributes") or {}
         delivery = Delivery(
             body=body,
@@ -93,7 +121,12 @@ class SqsEventProcessor:
             queue=queue_of(record),
             backend_id=str(record["messageId"]),
         )
-        outcome = self.executor.process(delivery)
+        return self.executor.process(delivery), pointer
+
+    def process_record(self, record: Record) -> bool:
+        """Run and settle one record on its own; ``True`` when it is handled."""
+        outcome, pointer = self.run(record)
+        self.results.flush()
         return self.apply(record, outcome, pointer)
 
     def apply(self, record: Record, outcome: Outcome, pointer: Pointer | None) -> bool:

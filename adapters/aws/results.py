@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.aws.errors import error_code, translated
 from adapters.aws.session import Clients
 from dispatcher.backend import Claim, Status, TaskResult
+from dispatcher.errors import Throttled
 
 #: How long records are kept (DynamoDB's TTL deletes them later), in seconds.
 DEFAULT_TTL = 7 * 86_400
 #: The item attribute DynamoDB's TTL reads (epoch seconds).
 TTL_ATTRIBUTE = "expires_at"
+_BATCH_WRITE = 25
+_BATCH_ATTEMPTS = 5
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(id) OR "
@@ -48,6 +51,28 @@ class DynamoResults:
 
     def save(self, result: TaskResult) -> None:
         """Replace the record of ``result.id`` (releasing any claim on it)."""
+        with translated(f"saving result {result.id} to table {self.table}"):
+            self.clients.dynamodb.put_item(TableName=self.table, Item=self._item(result))
+
+    def save_many(self, results: Sequence[TaskResult]) -> None:
+        """Replace several records with BatchWriteItem (25 a request; unprocessed items are
+        sent again, a few times, before this gives up with an error)."""
+        items = [self._item(r) for r in {r.id: r for r in results}.values()]
+        for start in range(0, len(items), _BATCH_WRITE):
+            requests = [{"PutRequest": {"Item": i}} for i in items[start : start + _BATCH_WRITE]]
+            for attempt in range(_BATCH_ATTEMPTS):
+                with translated(f"saving {len(requests)} results to table {self.table}"):
+                    response = self.clients.dynamodb.batch_write_item(
+                        RequestItems={self.table: requests}
+                    )
+                requests = (response.get("UnprocessedItems") or {}).get(self.table) or []
+                if not requests:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if requests:
+                raise Throttled(f"DynamoDB left {len(requests)} results unsaved in {self.table}")
+
+    def _item(self, result: TaskResult) -> dict[str, Any]:
         item: dict[str, Any] = {
             "id": {"S": result.id},
             "task": {"S": result.task},
@@ -61,8 +86,7 @@ class DynamoResults:
             text = getattr(result, name)
             if text is not None:
                 item[name] = {"S": text}
-        with translated(f"saving result {result.id} to table {self.table}"):
-            self.clients.dynamodb.put_item(TableName=self.table, Item=item)
+        return item
 
     def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
         """Conditional put: granted unless the record is final (``DONE``) or another delivery
@@ -116,3 +140,39 @@ def _to_result(item: dict[str, Any]) -> TaskResult:
         attempt=int(item["attempt"]["N"]),
         updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
     )
+
+
+class BatchedResults:
+    """A result store for one SQS event: claims go through at once, saves wait for
+    :meth:`flush`, which writes them together before any outcome is applied."""
+
+    def __init__(self, inner: DynamoResults) -> None:
+        self.inner = inner
+        self._pending: dict[str, TaskResult] = {}
+
+    def get(self, task_id: str) -> TaskResult | None:
+        """The pending record, else the stored one."""
+        return self._pending.get(task_id) or self.inner.get(task_id)
+
+    def save(self, result: TaskResult) -> None:
+        """Hold ``result`` until :meth:`flush`."""
+        self._pending[result.id] = result
+
+    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
+        """``DONE`` for a task finished earlier in this event; else the table decides."""
+        pending = self._pending.get(task_id)
+        if pending is not None and pending.status.final:
+            return Claim.DONE
+        return self.inner.claim(task_id, task, attempt, lease)
+
+    def flush(self) -> None:
+        """Write the held records (one PutItem for one, BatchWriteItem for more)."""
+        pending, self._pending = list(self._pending.values()), {}
+        if len(pending) == 1:
+            self.inner.save(pending[0])
+        elif pending:
+            self.inner.save_many(pending)
+
+    def discard(self) -> None:
+        """Forget the held records (their messages will be delivered again)."""
+        self._pending.clear()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from adapters.aws.consumer import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE
-from dispatcher import Status
+from adapters.aws.results import DynamoResults
+from dispatcher import Status, TaskResult, Throttled
 from dispatcher.envelope import decode
 from tests.aws import apps
 from tests.aws.conftest import Deployed
@@ -165,3 +167,34 @@ def test_a_three_day_delay_hops_and_runs_once(deployed: Deployed) -> None:
     assert datetime.fromtimestamp(now[0], UTC) >= eta.replace(microsecond=0)
     assert apps.CALLS == [("add", (3, 4))]
     assert processor.executor.results.get(message.envelope.id).value == 7  # type: ignore[union-attr]
+
+
+def test_two_copies_in_one_event_run_once(deployed: Deployed) -> None:
+    body = apps.add.message((7, 8)).body.decode()
+    deployed.send_raw("default", body)
+    deployed.send_raw("default", body)
+    records = deployed.receive("default")
+    assert len(records) == 2
+    assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
+    assert apps.CALLS == [("add", (7, 8))]
+
+
+class _UnsavableResults(DynamoResults):
+    """A table that takes claims but refuses results, like one that is being throttled."""
+
+    def save(self, result: TaskResult) -> None:
+        raise Throttled("results table throttled")
+
+    def save_many(self, results: Sequence[TaskResult]) -> None:
+        raise Throttled("results table throttled")
+
+
+def test_results_that_cannot_be_saved_fail_the_records_that_ran(deployed: Deployed) -> None:
+    apps.add.delay(1, 1)
+    apps.refuse.delay("XX")
+    backend = deployed.backend
+    backend.results = _UnsavableResults(backend.clients, backend.results.table)
+    records = deployed.receive("default")
+    answer = deployed.processor().handle({"Records": records})
+    assert sorted(_ids(answer)) == sorted(r["messageId"] for r in records)
+    assert deployed.receive("default", dlq=True) == []  # no outcome was applied
