@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from adapters.aws.errors import error_code, translated
 from adapters.aws.session import Clients
@@ -16,8 +16,7 @@ class MissingClaimCheck(LookupError):
     """The S3 object a message points at is gone."""
 
 
-@dataclass(frozen=True)
-class Pointer:
+class Pointer(NamedTuple):
     """Where a claim-checked body lives."""
 
     bucket: str

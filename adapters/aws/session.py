@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatcher.errors import BackendNotConfigured, MissingDependency
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 
 
-@dataclass(frozen=True)
-class AwsConfig:
+class AwsConfig(NamedTuple):
     """The region and (optional) endpoint every client of the backend uses."""
 
     region: str

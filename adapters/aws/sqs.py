@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.claimcheck import ClaimChecks
@@ -31,8 +30,7 @@ BATCH_ENTRIES = 10
 _ALLOWED_ID = frozenset(string.ascii_letters + string.digits + string.punctuation)
 
 
-@dataclass(frozen=True)
-class QueueTarget:
+class QueueTarget(NamedTuple):
     """A task queue as it exists on SQS."""
 
     queue: str
