@@ -39,7 +39,7 @@ from benchmarks.report import Line, raw
 N = 400
 BATCH_N = 300
 WARM_EVENTS = 20
-COLD_RUNS = 7
+COLD_RUNS = 11
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parent.parent
 

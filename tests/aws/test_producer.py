@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from adapters.aws.session import AwsConfig, Clients
 from adapters.aws.sqs import MAX_DELAY, AwsBackend
-from dispatcher import BackendNotConfigured, Dispatcher, QueueNotFound
+from dispatcher import BackendNotConfigured, BatchSendError, Dispatcher, QueueNotFound, SendFailure
 from dispatcher.envelope import decode, utcnow
 from tests.aws import apps
 from tests.aws.conftest import Deployed
@@ -132,3 +134,47 @@ def test_eta_in_the_envelope_matches_the_countdown(deployed: Deployed) -> None:
     message = apps.add.message((1, 2), countdown=1000)
     assert message.envelope.eta is not None
     assert message.envelope.eta - utcnow() > timedelta(seconds=990)
+
+
+class _HalfRefusingSqs:
+    """An SQS that accepts every other entry of a batch (moto never refuses single entries)."""
+
+    def get_queue_url(self, QueueName: str) -> dict[str, str]:
+        return {"QueueUrl": f"https://sqs.test/{QueueName}"}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        ok = [{"Id": e["Id"], "MessageId": f"m{e['Id']}"} for e in Entries if int(e["Id"]) % 2 == 0]
+        failed = [
+            {"Id": e["Id"], "Code": "InternalError", "Message": "try again", "SenderFault": False}
+            for e in Entries
+            if int(e["Id"]) % 2 == 1
+        ]
+        return {"Successful": ok, "Failed": failed}
+
+    def close(self) -> None:
+        pass
+
+
+class _FakeClients(Clients):
+    def _create(self, service: str) -> Any:
+        return _HalfRefusingSqs()
+
+
+def test_send_many_reports_each_refused_message() -> None:
+    app = Dispatcher("partial", backend="memory")
+    task = app.task(queue="q")(_noop)
+    config = AwsConfig("us-east-1")
+    backend = AwsBackend(app, config, clients=_FakeClients(config))
+    messages = [task.message() for _ in range(12)]
+    outcomes = backend.send_many(messages)
+    assert [type(o).__name__ for o in outcomes] == ["Receipt", "SendFailure"] * 6
+    failure = outcomes[1]
+    assert isinstance(failure, SendFailure)
+    assert (failure.id, failure.reason, failure.retryable) == (
+        messages[1].envelope.id,
+        "InternalError: try again",
+        True,
+    )
+    app.use(backend)
+    with pytest.raises(BatchSendError, match="6 of 12 messages not sent"):
+        task.map([()] * 12)
