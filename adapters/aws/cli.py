@@ -62,7 +62,7 @@ def emulate_aws(
 
             if not isinstance(error, DispatcherError | AppNotFound):
                 raise
-            errors.print(f"[bold red]error:[/] {error}", highlight=False)
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
 
@@ -79,9 +79,12 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
     made = provision(backend)
     console.print(
         f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
-        f"table {made.table}, bucket {made.bucket}"
+        f"table {made.table}, bucket {made.bucket}",
+        soft_wrap=True,
     )
-    console.print(f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}")
+    console.print(
+        f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}", soft_wrap=True
+    )
 
     def report(queue: str, done: int, left: int) -> None:
         console.print(f"  {queue}: {done} done" + (f", {left} left for retry" if left else ""))

@@ -23,7 +23,7 @@ def _dispatcher(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "COLUMNS": "200", **env},
+        env={**os.environ, **env},
     )
 
 
