@@ -88,6 +88,50 @@ class DynamoResults:
                 item[name] = {"S": text}
         return item
 
+    def hold_key(self, key: str, task_id: str, window: float) -> str:
+        """Make ``task_id`` the holder of dedup ``key`` for ``window`` seconds, unless another
+        id holds it already; returns the holder's id (``task_id`` when this call got it)."""
+        now = self.clock()
+        for _ in range(3):
+            try:
+                self.clients.dynamodb.put_item(
+                    TableName=self.table,
+                    Item={
+                        "id": {"S": f"dedup#{key}"},
+                        "holder": {"S": task_id},
+                        TTL_ATTRIBUTE: {"N": repr(now + window)},
+                    },
+                    ConditionExpression="attribute_not_exists(id) OR #ttl < :now",
+                    ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                )
+                return task_id
+            except Exception as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    with translated(f"checking dedup key {key!r} in table {self.table}"):
+                        raise
+            with translated(f"reading dedup key {key!r} from table {self.table}"):
+                item = self.clients.dynamodb.get_item(
+                    TableName=self.table, Key={"id": {"S": f"dedup#{key}"}}, ConsistentRead=True
+                ).get("Item")
+            if item is not None:
+                return str(item["holder"]["S"])
+        return task_id  # it kept expiring under us: let this one through
+
+    def release_key(self, key: str, task_id: str) -> None:
+        """Give up dedup ``key`` if ``task_id`` holds it (its message was not sent)."""
+        try:
+            self.clients.dynamodb.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": f"dedup#{key}"}},
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": task_id}},
+            )
+        except Exception as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                with translated(f"releasing dedup key {key!r} in table {self.table}"):
+                    raise
+
     def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
         """Conditional put: granted unless the record is final (``DONE``) or another delivery
         holds an unexpired lease (``BUSY``)."""

@@ -3,6 +3,7 @@ with delays past SQS's 900 s by hops and bodies past its size limit by claim che
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import string
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
 
+#: How long a dedup key suppresses repeats (SQS FIFO's window, and the local backend's).
+DEDUP_WINDOW = 300.0
 #: SQS's largest message (body and attributes), in bytes: 1 MiB.
 MAX_MESSAGE_SIZE = 1_048_576
 #: SQS's longest DelaySeconds; longer delays travel in hops.
@@ -98,11 +101,19 @@ class AwsBackend:
     # --- sending -----------------------------------------------------------------------------
 
     def send(self, message: Outgoing) -> Receipt:
-        """SendMessage one envelope."""
+        """SendMessage one envelope (unless its dedup key was sent in the last five minutes:
+        the receipt then names the earlier message)."""
         target = self.target(message.queue)
-        entry = self.entry(message, target)
-        with translated(f"sending {message.envelope.task} to SQS queue {target.name!r}"):
-            response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
+        duplicate = self._duplicate(message, target)
+        if duplicate is not None:
+            return duplicate
+        try:
+            entry = self.entry(message, target)
+            with translated(f"sending {message.envelope.task} to SQS queue {target.name!r}"):
+                response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
+        except Exception:
+            self._release(message, target)
+            raise
         return Receipt(message.envelope.id, str(response.get("MessageId")))
 
     def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
@@ -113,10 +124,32 @@ class AwsBackend:
             by_queue.setdefault(message.queue, []).append(index)
         for queue, indexes in by_queue.items():
             target = self.target(queue)
-            entries = [(i, self.entry(messages[i], target)) for i in indexes]
+            entries = []
+            for i in indexes:
+                results[i] = self._duplicate(messages[i], target)
+                if results[i] is None:
+                    entries.append((i, self.entry(messages[i], target)))
             for chunk in _chunks(entries, self.max_message_size):
                 self._send_chunk(target, chunk, messages, results)
+            for i in indexes:
+                if isinstance(results[i], SendFailure) or results[i] is None:
+                    self._release(messages[i], target)
         return [r if r is not None else SendFailure("?", "not sent") for r in results]
+
+    def _duplicate(self, message: Outgoing, target: QueueTarget) -> Receipt | None:
+        key = message.envelope.dedup_key
+        if key is None:
+            return None
+        holder = self.results.hold_key(f"{target.name}#{key}", message.envelope.id, DEDUP_WINDOW)
+        if holder == message.envelope.id:
+            return None
+        return Receipt(message.envelope.id, duplicate_of=holder)
+
+    def _release(self, message: Outgoing, target: QueueTarget) -> None:
+        key = message.envelope.dedup_key
+        if key is not None:
+            with contextlib.suppress(Exception):  # best effort: the key expires with its window
+                self.results.release_key(f"{target.name}#{key}", message.envelope.id)
 
     def _send_chunk(
         self,

@@ -30,12 +30,37 @@ def test_send_puts_the_envelope_with_task_and_trace_attributes(deployed: Deploye
 
 def test_fifo_queue_gets_group_and_dedup_ids(deployed: Deployed) -> None:
     handle = apps.append.send(args=("g1", 1), dedup_key="once")
-    apps.append.send(args=("g1", 1), dedup_key="once")  # dropped by SQS as a duplicate
+    again = apps.append.send(args=("g1", 1), dedup_key="once")  # a duplicate: not sent
+    assert again.id == handle.id
     records = deployed.receive("ordered")
     assert len(records) == 1
     assert records[0]["attributes"]["MessageGroupId"] == "g1"
     assert records[0]["attributes"]["MessageDeduplicationId"] == "once"
     assert decode(records[0]["body"]).id == handle.id
+
+
+def test_a_dedup_key_is_sent_once_in_five_minutes_on_a_standard_queue(deployed: Deployed) -> None:
+    first = apps.add.send(args=(1, 2), dedup_key="order-42")
+    second = apps.add.send(args=(1, 2), dedup_key="order-42")
+    other = apps.add.send(args=(1, 2), dedup_key="order-43")
+    assert second.id == first.id != other.id
+    mapped = apps.add.map([(1, 2)] * 3)  # no dedup key: three messages
+    assert len({h.id for h in mapped}) == 3
+    assert sorted(decode(r["body"]).id for r in deployed.receive("default")) == sorted(
+        [first.id, other.id, *(h.id for h in mapped)]
+    )
+    assert deployed.backend.results.hold_key("x", "a", 300) == "a"
+    assert deployed.backend.results.hold_key("x", "b", 300) == "a"
+    deployed.backend.results.release_key("x", "b")  # not the holder: no effect
+    assert deployed.backend.results.hold_key("x", "c", 300) == "a"
+    deployed.backend.results.release_key("x", "a")
+    assert deployed.backend.results.hold_key("x", "c", 300) == "c"
+
+
+def test_an_expired_dedup_key_lets_the_next_send_through(deployed: Deployed) -> None:
+    results = deployed.backend.results
+    assert results.hold_key("y", "a", window=-1) == "a"  # already past its window
+    assert results.hold_key("y", "b", window=300) == "b"
 
 
 def test_map_sends_in_batches_of_ten_and_reports_every_message(deployed: Deployed) -> None:
