@@ -9,11 +9,11 @@
     Fairness:
 
     * Same concurrency and worker type: 2 worker *processes* on both sides (ours: ``run_pool``,
-      which spawns; Huey: its real ``Consumer`` with ``worker_type="process"``, which forks).
+      started from a forked single-threaded process as the CLI would run it, so it forks its
+      workers; Huey: its real ``Consumer`` with ``worker_type="process"``, which forks).
       Processes rather than threads, because Huey's thread workers share one SQLite connection
-      behind one lock, which would handicap it; and process start-up (spawn costs us an
-      interpreter and our imports, fork costs Huey almost nothing) is inside the timed span
-      on both sides, as a user would see it.
+      behind one lock, which would handicap it. Process start-up is inside the timed span on
+      both sides, as a user would see it.
     * Same durability: both in WAL mode with ``synchronous=NORMAL`` (our setting). Huey's
       default leaves SQLite at ``FULL``, an fsync per commit, which would slow it for reasons
       that have nothing to do with the queue, so its connection gets the same pragma.
@@ -134,10 +134,12 @@ def _counter(path: Path, table: str) -> tuple[sqlite3.Connection, Callable[[], i
 
 def _run_ours(path: Path) -> Timing | None:
     """Enqueue TASKS, then time a 2-process pool from start until every result is stored."""
+    import multiprocessing
+
     from adapters.local import run_pool
     from benchmarks import _local_app
 
-    os.environ[_local_app.DB_ENV] = str(path)  # read by the spawned workers' import
+    os.environ[_local_app.DB_ENV] = str(path)  # read by the worker processes' import
     app = _local_app.app
     app.use(f"local:{path}")
     try:
@@ -145,25 +147,23 @@ def _run_ours(path: Path) -> Timing | None:
     finally:
         app.close()
     conn, count = _counter(path, "results")
-    stop = threading.Event()
-    elapsed: list[Timing | None] = [None]
+    # The pool is started as `dispatcher worker -c 2` would be: from a single-threaded process
+    # (here a fork of this one), so it may fork its workers. This process counts results.
+    pool = multiprocessing.get_context("fork").Process(
+        target=run_pool, args=(_APP_REF, CONCURRENCY), kwargs={"burst": True, "grace": 5.0}
+    )
     started = time.perf_counter()
-
-    def watch() -> None:
-        elapsed[0] = _wait_for(count, started, stop)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    pool.start()
     try:
-        # Burst mode: each worker exits once the queue is empty; run_pool joins them all.
-        failed = run_pool(_APP_REF, CONCURRENCY, burst=True, grace=5.0)
+        timing = _wait_for(count, started, threading.Event())
     finally:
-        watcher.join(ROUND_TIMEOUT)
-        stop.set()
-        watcher.join()
+        pool.join(ROUND_TIMEOUT)
+        if pool.is_alive():
+            pool.kill()
+            pool.join()
         ok = conn.execute("SELECT COUNT(*) FROM results WHERE status = 'succeeded'").fetchone()
         conn.close()
-    return elapsed[0] if failed == 0 and ok[0] == TASKS else None
+    return timing if pool.exitcode == 0 and ok[0] == TASKS else None
 
 
 # --- Huey ------------------------------------------------------------------------------------

@@ -48,8 +48,11 @@ class Dispatcher:
             raise ValueError(f"app name {name!r}: use lowercase letters, digits and hyphens")
         self.name = name
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._backend: Backend | None = backend if not isinstance(backend, str | None) else None
-        self._backend_spec = backend if isinstance(backend, str) else None
+        self._given: Backend | None = None  # a backend object handed to us
+        self._made: Backend | None = None  # a backend we made from a spec
+        self._backend_spec: str | None = None
+        if backend is not None:
+            self.use(backend)
 
     def __repr__(self) -> str:
         return f"<Dispatcher {self.name} tasks={len(self.tasks)} backend={self.backend_spec}>"
@@ -167,9 +170,11 @@ class Dispatcher:
     @property
     def backend(self) -> Backend:
         """The backend, created on first use."""
-        if self._backend is None:
-            self._backend = resolve_backend(self.backend_spec, self)
-        return self._backend
+        if self._given is not None:
+            return self._given
+        if self._made is None:
+            self._made = resolve_backend(self.backend_spec, self)
+        return self._made
 
     @property
     def results(self) -> ResultStore:
@@ -179,14 +184,16 @@ class Dispatcher:
     def use(self, backend: Backend | str) -> None:
         """Switch backends (closing the current one); handy in tests and scripts."""
         self.close()
-        self._backend = backend if not isinstance(backend, str) else None
+        self._given = None if isinstance(backend, str) else backend
         self._backend_spec = backend if isinstance(backend, str) else None
 
     def close(self) -> None:
-        """Close the backend's connections, if it was ever created."""
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+        """Close the backend's connections. A backend made from a spec is made again on next
+        use; one given as an object stays (it reconnects when used again)."""
+        for backend in (self._given, self._made):
+            if backend is not None:
+                backend.close()
+        self._made = None
 
     # --- sending -----------------------------------------------------------------------------
 

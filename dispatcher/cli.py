@@ -208,6 +208,7 @@ def worker(
         return
     if backend:
         os.environ["DISPATCHER_BACKEND"] = backend
+    loaded.close()  # the worker processes open their own connections
     failed = run_pool(app, concurrency, queues=queues, burst=burst, on_signal=console.print)
     if failed:
         _fail(f"{failed} worker process(es) exited with an error")

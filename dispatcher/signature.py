@@ -64,19 +64,29 @@ class Signature:
             raise InvalidTaskOption(
                 task, "signature", f"a type hint cannot be carried as JSON: {error}"
             ) from None
-        self._names = {f"p{i}": p.name for i, p in enumerate(self.inspected.parameters.values())}
+        parameters = list(self.inspected.parameters.values())
+        self._names = {f"p{i}": p.name for i, p in enumerate(parameters)}
+        # Plain signatures (no *args, **kwargs or keyword-only parameters) take a fast path.
+        self._order = [p.name for p in parameters]
+        self._plain = all(p.kind is _P.POSITIONAL_OR_KEYWORD for p in parameters)
+        self._required = sum(1 for p in parameters if p.default is _P.empty)
 
     def _validated(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> BaseModel:
+        if self._plain and not kwargs and self._required <= len(args) <= len(self._order):
+            arguments = dict(zip(self._order, args, strict=False))
+        else:
+            try:
+                arguments = self.inspected.bind(*args, **kwargs).arguments
+            except TypeError as error:
+                raise InvalidArguments(self.task, [str(error)]) from None
         try:
-            bound = self.inspected.bind(*args, **kwargs)
-        except TypeError as error:
-            raise InvalidArguments(self.task, [str(error)]) from None
-        try:
-            return self.model.model_validate(bound.arguments)
+            return self.model.model_validate(arguments)
         except ValidationError as error:
             raise InvalidArguments(self.task, _problems(error)) from None
 
     def _split(self, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        if self._plain and list(values) == self._order[: len(values)]:
+            return list(values.values()), {}
         bound = inspect.BoundArguments(self.inspected, values)  # type: ignore[arg-type,unused-ignore]
         return list(bound.args), dict(bound.kwargs)
 

@@ -44,6 +44,8 @@ DEDUP_WINDOW = 300.0
 #: Seconds a lease outlives the task's timeout.
 LEASE_GRACE = 30.0
 
+_INHERITED: list[sqlite3.Connection] = []
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -141,6 +143,15 @@ class LocalResults:
         ).fetchone()
         return Claim.DONE if row and Status(row[0]).final else Claim.GRANTED
 
+    def finished(self, task_ids: Sequence[str]) -> set[str]:
+        """Which of ``task_ids`` are final (one query for a whole batch)."""
+        marks = ",".join("?" * len(task_ids))
+        rows = self._store.db.execute(
+            f"SELECT id FROM results WHERE id IN ({marks}) AND status IN (?, ?)",
+            (*task_ids, Status.SUCCEEDED.value, Status.FAILED.value),
+        )
+        return {row[0] for row in rows}
+
     def by_root(self, root_id: str) -> list[TaskResult]:
         """Every record of the chain started by ``root_id`` (that invocation included)."""
         rows = self._store.db.execute(
@@ -154,11 +165,11 @@ class LocalResults:
             db.execute("DELETE FROM results WHERE id = ?", (task_id,))
 
 
+_SAVE_RESULT = "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)"
+
+
 def _save_result(db: sqlite3.Connection, result: TaskResult) -> None:
-    db.execute(
-        "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)",
-        (result.id, result.status.value, result.model_dump_json()),
-    )
+    db.execute(_SAVE_RESULT, (result.id, result.status.value, result.model_dump_json()))
 
 
 class LocalBackend:
@@ -186,6 +197,8 @@ class LocalBackend:
         """This thread's connection (a new process never reuses its parent's)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
+            if conn is not None:
+                _INHERITED.append(conn)  # a forked child must never close its parent's handle
             try:
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             except sqlite3.Error as error:
@@ -211,6 +224,8 @@ class LocalBackend:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             conn.close()
+        elif conn is not None:
+            _INHERITED.append(conn)
         self._local.conn = None
 
     # --- sending -----------------------------------------------------------------------------
@@ -285,35 +300,32 @@ class LocalBackend:
 
     def _lease(self, queues: Sequence[str], limit: int, limits: Limits | None) -> list[Delivery]:
         now = time.time()
+        token = uuid.uuid4().hex  # one per lease: a message's seq and token name its lease
         marks = ",".join("?" * len(queues))
+        eligible = (
+            f"SELECT seq, task, timeout FROM messages m WHERE queue IN ({marks})"
+            " AND visible_at <= ? AND (group_key IS NULL OR seq = (SELECT MIN(seq)"
+            " FROM messages g WHERE g.queue = m.queue AND g.group_key = m.group_key))"
+            " ORDER BY visible_at, seq LIMIT ?"
+        )
+        lease = (
+            "UPDATE messages SET visible_at = ? + timeout, deliveries = deliveries + 1, token = ?"
+            " WHERE seq IN ({}) RETURNING seq, id, queue, body, deliveries, visible_at"
+        )
         with self.transaction() as db:
-            candidates = db.execute(
-                f"SELECT seq, task, timeout FROM messages m WHERE queue IN ({marks})"
-                " AND visible_at <= ? AND (group_key IS NULL OR seq = (SELECT MIN(seq)"
-                " FROM messages g WHERE g.queue = m.queue AND g.group_key = m.group_key))"
-                " ORDER BY visible_at, seq LIMIT ?",
-                (*queues, now, limit * 4 + 16),
-            ).fetchall()
-            chosen = self._admit(db, candidates, limit, limits, now)
-            deliveries = []
-            for seq, timeout in chosen:
-                token = uuid.uuid4().hex
-                row = db.execute(
-                    "UPDATE messages SET visible_at = ?, deliveries = deliveries + 1, token = ?"
-                    " WHERE seq = ? RETURNING queue, body, deliveries",
-                    (now + timeout + self.lease_grace, token, seq),
-                ).fetchone()
-                queue, body, count = row
-                deliveries.append(
-                    Delivery(
-                        body,
-                        count,
-                        queue,
-                        f"{seq}:{token}",
-                        {"lease_until": repr(now + timeout + self.lease_grace)},
-                    )
-                )
-        return deliveries
+            if limits is None or not (limits.concurrency or limits.rate):
+                sql = lease.format(eligible.replace("seq, task, timeout", "seq", 1))
+                rows = db.execute(sql, (now + self.lease_grace, token, *queues, now, limit))
+            else:
+                candidates = db.execute(eligible, (*queues, now, limit * 4 + 16)).fetchall()
+                chosen = self._admit(db, candidates, limit, limits, now)
+                sql = lease.format(",".join("?" * len(chosen)))
+                rows = db.execute(sql, (now + self.lease_grace, token, *chosen))
+            leased = sorted(rows.fetchall())
+        return [
+            Delivery(body, count, queue, f"{seq}:{token}", {"id": key, "lease_until": repr(until)})
+            for seq, key, queue, body, count, until in leased
+        ]
 
     def _admit(
         self,
@@ -322,9 +334,8 @@ class LocalBackend:
         limit: int,
         limits: Limits | None,
         now: float,
-    ) -> list[tuple[int, float]]:
-        if not limits or not (limits.concurrency or limits.rate):
-            return [(seq, timeout) for seq, _, timeout in candidates[:limit]]
+    ) -> list[int]:
+        assert limits is not None
         room: dict[str, int] = {}
         for task, cap in limits.concurrency.items():
             (running,) = db.execute(
@@ -339,8 +350,8 @@ class LocalBackend:
                 "SELECT COUNT(*) FROM starts WHERE task = ?", (task,)
             ).fetchone()
             room[task] = min(room.get(task, count), count - started)
-        chosen: list[tuple[int, float]] = []
-        for seq, task, timeout in candidates:
+        chosen: list[int] = []
+        for seq, task, _timeout in candidates:
             if len(chosen) == limit:
                 break
             if task in room:
@@ -349,7 +360,7 @@ class LocalBackend:
                 room[task] -= 1
                 if task in limits.rate:
                     db.execute("INSERT INTO starts (task, at) VALUES (?, ?)", (task, now))
-            chosen.append((seq, timeout))
+            chosen.append(seq)
         return chosen
 
     def settle(self, delivery: Delivery, outcome: Outcome) -> None:
@@ -364,21 +375,27 @@ class LocalBackend:
         """Apply several outcomes and save results in one transaction. A delivery whose lease
         was lost (its token no longer matches) is left alone: someone else owns it now."""
         now = time.time()
+        rows = [(r.id, r.status.value, r.model_dump_json()) for r in results]
+        acks: list[tuple[str, str]] = []
+        retries: list[tuple[float, str, str]] = []
+        dead: list[tuple[int, str, DeadLetter]] = []
+        for delivery, outcome in settled:
+            seq, token = delivery.backend_id.split(":")
+            if isinstance(outcome, Ack):
+                acks.append((seq, token))
+            elif isinstance(outcome, RetryLater):
+                retries.append((now + outcome.delay, seq, token))
+            else:
+                dead.append((int(seq), token, outcome))
         with self.transaction() as db:
-            for result in results:
-                _save_result(db, result)
-            for delivery, outcome in settled:
-                seq, token = delivery.backend_id.split(":")
-                if isinstance(outcome, Ack):
-                    db.execute("DELETE FROM messages WHERE seq = ? AND token = ?", (seq, token))
-                elif isinstance(outcome, RetryLater):
-                    db.execute(
-                        "UPDATE messages SET visible_at = ?, token = NULL"
-                        " WHERE seq = ? AND token = ?",
-                        (now + outcome.delay, seq, token),
-                    )
-                else:
-                    self._move_to_dead_letters(db, int(seq), token, outcome, now)
+            db.executemany(_SAVE_RESULT, rows)
+            db.executemany("DELETE FROM messages WHERE seq = ? AND token = ?", acks)
+            db.executemany(
+                "UPDATE messages SET visible_at = ?, token = NULL WHERE seq = ? AND token = ?",
+                retries,
+            )
+            for seq_number, token, letter in dead:
+                self._move_to_dead_letters(db, seq_number, token, letter, now)
 
     def release(self, delivery: Delivery) -> None:
         """Give back a leased message that was never started, without counting the delivery."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from adapters.local.store import Limits, LocalBackend
-from dispatcher.backend import Claim, Delivery, Outcome, ResultStore, TaskResult
+from adapters.local.store import Limits, LocalBackend, LocalResults
+from dispatcher.backend import Claim, Delivery, Outcome, TaskResult
 from dispatcher.beat import Beat
 from dispatcher.execution import Executor
 
@@ -35,9 +35,10 @@ class BufferedResults:
     """A result store that holds saves until :meth:`take`, so that they are written in the
     same transaction as the acks they belong to."""
 
-    def __init__(self, inner: ResultStore) -> None:
+    def __init__(self, inner: LocalResults) -> None:
         self.inner = inner
         self._buffer: dict[str, TaskResult] = {}
+        self._known: dict[str, bool] = {}
 
     def get(self, task_id: str) -> TaskResult | None:
         return self._buffer.get(task_id) or self.inner.get(task_id)
@@ -49,7 +50,16 @@ class BufferedResults:
         buffered = self._buffer.get(task_id)
         if buffered is not None and buffered.status.final:
             return Claim.DONE
+        known = self._known.pop(task_id, None)
+        if known is not None:
+            return Claim.DONE if known else Claim.GRANTED
         return self.inner.claim(task_id, task, attempt, lease)
+
+    def expect(self, task_ids: list[str]) -> None:
+        """Look up at once whether a batch of invocations already finished, so that each
+        claim of the batch needs no query of its own."""
+        finished = self.inner.finished(task_ids) if task_ids else set()
+        self._known = {task_id: task_id in finished for task_id in task_ids}
 
     def take(self) -> list[TaskResult]:
         """The buffered records, emptying the buffer."""
@@ -78,7 +88,7 @@ class Worker:
         backend: LocalBackend | None = None,
         *,
         queues: Sequence[str] | None = None,
-        prefetch: int = 10,
+        prefetch: int = 100,
         flush_after: float = 0.05,
         on_outcome: OnOutcome | None = None,
     ) -> None:
@@ -104,6 +114,7 @@ class Worker:
         self.stats = WorkerStats()
         self.stopping = threading.Event()
         self.beat = Beat(app, self.queues)
+        self._pace = 0.0  # seconds one message takes, a moving average
 
     def run(self, *, burst: bool = False, idle_wait: float = 0.25) -> WorkerStats:
         """Work until :meth:`stop` (or, with ``burst``, until the queues hold nothing at all,
@@ -124,7 +135,8 @@ class Worker:
 
     def step(self, wait: float = 0.0) -> int:
         """Lease one batch and run it; return how many messages were run."""
-        deliveries = self.backend.receive(self.queues, self.prefetch, wait, self.limits)
+        deliveries = self.backend.receive(self.queues, self._batch_size(), wait, self.limits)
+        self.results.expect([d.meta["id"] for d in deliveries])
         settled: list[tuple[Delivery, Outcome]] = []
         flushed_at = time.monotonic()
         ran = 0
@@ -133,7 +145,9 @@ class Worker:
                 for unstarted in deliveries[index:]:
                     self.backend.release(unstarted)
                 break
+            started = time.monotonic()
             outcome = self.executor.process(delivery)
+            self._pace = 0.8 * self._pace + 0.2 * (time.monotonic() - started)
             settled.append((delivery, outcome))
             ran += 1
             self.stats.outcomes[outcome.kind] += 1
@@ -142,6 +156,13 @@ class Worker:
                 flushed_at = time.monotonic()
         self._flush(settled)
         return ran
+
+    def _batch_size(self) -> int:
+        # Lease about as many messages as run in `flush_after` seconds (at most `prefetch`):
+        # fast tasks share a transaction, slow ones are not held back from other workers.
+        if self._pace <= 0:
+            return 1
+        return max(1, min(self.prefetch, int(self.flush_after / self._pace)))
 
     def _lease_left(self, delivery: Delivery) -> bool:
         # A message whose lease would run out before its timeout is left to the next lease.
@@ -164,6 +185,7 @@ def _child(app_ref: str, queues: list[str] | None, burst: bool, stop: Event) -> 
     from dispatcher.loading import load_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sets `stop`
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app = load_app(app_ref)
     worker = Worker(app, queues=queues)
 
@@ -193,7 +215,11 @@ def run_pool(
     one kills them (their leases run out and the messages are delivered again). Returns
     the number of processes that exited with an error.
     """
-    context = multiprocessing.get_context("spawn")
+    # Fork where it is safe (a single-threaded parent on a platform that has it): no new
+    # interpreter, no second import of the app. Otherwise spawn.
+    single = threading.active_count() == 1
+    method = "fork" if single and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context: Any = multiprocessing.get_context(method)
     stop = context.Event()
     children = [
         context.Process(target=_child, args=(app_ref, queues, burst, stop), name=f"worker-{i}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher import Dispatcher, DuplicateTask, InvalidTaskOption, RateLimit, Retry
+from dispatcher import (
+    BackendNotConfigured,
+    Dispatcher,
+    DuplicateTask,
+    InvalidTaskOption,
+    RateLimit,
+    Retry,
+)
 from dispatcher.options import Schedule
 
 
@@ -160,4 +167,5 @@ def test_importing_an_app_does_not_touch_the_backend() -> None:
     @app.task
     def noop() -> None: ...
 
-    assert app._backend is None  # resolved only on first use
+    with pytest.raises(BackendNotConfigured, match="unknown backend 'nonsense://nowhere'"):
+        noop.delay()  # the spec is read on first use, not at import

@@ -105,6 +105,11 @@ def slow_app(tmp_path: Path) -> Iterator[tuple[Dispatcher, dict[str, str]]]:
     from tests.apps.slow import app
 
     yield app, env
+    for process in _STARTED:  # never leave a worker behind, even when a test failed
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    _STARTED.clear()
     app.close()
     sys.modules.pop("tests.apps.slow", None)
     for key, value in saved.items():
@@ -114,14 +119,20 @@ def slow_app(tmp_path: Path) -> Iterator[tuple[Dispatcher, dict[str, str]]]:
             os.environ[key] = value
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def _worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "dispatcher.cli", "worker", "tests.apps.slow:app", *extra],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # so that killing it takes its pool's processes too
     )
+    _STARTED.append(process)
+    return process
 
 
 def _wait_for(path: Path, timeout: float = 20) -> None:
