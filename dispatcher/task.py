@@ -6,7 +6,7 @@ import inspect
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack
 
 from dispatcher import context, tracing
 from dispatcher.backend import Outgoing, Status, TaskResult
@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class SendOptions(TypedDict, total=False):
+    """Per-call options of :meth:`Task.send`."""
+
+    countdown: float | None  # run after this many seconds...
+    eta: datetime | None  # ...or at this (timezone-aware) time
+    expires: float | datetime | None  # dead-letter unless run within seconds, or by a time
+    dedup_key: str | None  # overrides the declared dedup_by
+    group_key: str | None  # overrides the declared group_by
+    headers: Mapping[str, str] | None  # free-form metadata carried in the envelope
 
 
 class Task(Generic[P, R]):
@@ -49,27 +60,10 @@ class Task(Generic[P, R]):
         self,
         args: Iterable[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
-        *,
-        countdown: float | None = None,
-        eta: datetime | None = None,
-        expires: float | datetime | None = None,
-        dedup_key: str | None = None,
-        group_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        **options: Unpack[SendOptions],
     ) -> TaskHandle[R]:
-        """Send with per-call options: ``countdown`` seconds or an ``eta``, ``expires`` (seconds
-        from now or a time), and keys that override the declared ``dedup_by``/``group_by``."""
-        message = self.message(
-            args,
-            kwargs,
-            countdown=countdown,
-            eta=eta,
-            expires=expires,
-            dedup_key=dedup_key,
-            group_key=group_key,
-            headers=headers,
-        )
-        return self.app.send_message(self, message)
+        """Send with per-call options (see :class:`SendOptions`)."""
+        return self.app.send_message(self, self.message(args, kwargs, **options))
 
     def map(self, calls: Iterable[Iterable[Any] | Mapping[str, Any]]) -> list[TaskHandle[R]]:
         """Send one message per item (a tuple of args or a dict of kwargs) in batches."""
@@ -83,15 +77,11 @@ class Task(Generic[P, R]):
         self,
         args: Iterable[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
-        *,
-        countdown: float | None = None,
-        eta: datetime | None = None,
-        expires: float | datetime | None = None,
-        dedup_key: str | None = None,
-        group_key: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        **options: Unpack[SendOptions],
     ) -> Outgoing:
         """Validate a call and build its message without sending it."""
+        countdown, eta = options.get("countdown"), options.get("eta")
+        dedup_key, group_key = options.get("dedup_key"), options.get("group_key")
         now = utcnow()
         call_args, call_kwargs = self.signature.dump(tuple(args), dict(kwargs or {}))
         if countdown is not None and eta is not None:
@@ -102,6 +92,7 @@ class Task(Generic[P, R]):
             eta = now + timedelta(seconds=countdown)
         if eta is not None and eta.tzinfo is None:
             raise InvalidArguments(self.name, ["eta must be timezone-aware"])
+        expires = options.get("expires")
         expires = self.options.expires if expires is None else expires
         expires_at = (
             now + timedelta(seconds=expires) if isinstance(expires, int | float) else expires
@@ -120,7 +111,7 @@ class Task(Generic[P, R]):
             traceparent=tracing.new_span(parent.traceparent if parent else None),
             parent_id=parent.id if parent else None,
             root_id=parent.root_id if parent else None,
-            headers=dict(headers or {}),
+            headers=dict(options.get("headers") or {}),
         )
         delay = max(0.0, (eta - now).total_seconds()) if eta else 0.0
         return Outgoing(envelope, envelope.encode(), self.options.queue, delay)

@@ -9,19 +9,7 @@ import pytest
 
 from adapters.local import LocalBackend, Worker
 from dispatcher import Ack, Dispatcher, NonRetryable, RetryLater, TaskFailed
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Dispatcher:
-    app = Dispatcher("shop")
-    app.use(LocalBackend(tmp_path / "queue.sqlite3", app))
-    return app
-
-
-def local(app: Dispatcher) -> LocalBackend:
-    backend = app.backend
-    assert isinstance(backend, LocalBackend)
-    return backend
+from tests.local.conftest import local
 
 
 def test_send_receive_ack(app: Dispatcher) -> None:

@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalBackend, Worker
+from adapters.local import Worker
 from dispatcher import Dispatcher, Retry, TaskFailed
+from tests.local.conftest import local
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Dispatcher:
-    app = Dispatcher("shop")
-    app.use(LocalBackend(tmp_path / "queue.sqlite3", app))
-    return app
 
 
 def test_bad_input_is_dead_lettered_and_the_worker_keeps_going(app: Dispatcher) -> None:
@@ -30,8 +24,7 @@ def test_bad_input_is_dead_lettered_and_the_worker_keeps_going(app: Dispatcher) 
     def charge(order_id: int) -> str:
         return f"ch_{order_id}"
 
-    store = app.backend
-    assert isinstance(store, LocalBackend)
+    store = local(app)
     before = charge.delay(1)
     store.send_raw("payments", b"\x00\x01 not json")
     store.send_raw("payments", b'{"version": 2, "id": "v2", "task": "charge"}')
@@ -74,8 +67,7 @@ def test_retries_then_dead_letter_after_the_attempts(app: Dispatcher) -> None:
     assert len(calls) == 3
     with pytest.raises(TaskFailed, match="warehouse offline"):
         handle.result(timeout=0)
-    store = app.backend
-    assert isinstance(store, LocalBackend)
+    store = local(app)
     [letter] = store.dead_letters()
     assert letter.deliveries == 3
     assert letter.reason == "failed 3 of 3 attempts: ConnectionError: warehouse offline"
@@ -176,8 +168,7 @@ def test_a_pool_runs_everything_and_stops_gracefully_on_ctrl_c(
     started = {p.name for p in tmp_path.glob("started-*")}
     finished = {p.name.replace("finished", "started") for p in tmp_path.glob("finished-*")}
     assert started == finished  # whatever had started was finished, not abandoned
-    store = app.backend
-    assert isinstance(store, LocalBackend)
+    store = local(app)
     assert store.pending() == 6 - len(finished)  # the rest went back to the queue
 
     rest = _worker(env, "--concurrency", "2", "--burst")
@@ -199,7 +190,6 @@ def test_a_single_worker_finishes_its_task_on_ctrl_c(
     assert "stopping gracefully" in output
     assert (tmp_path / "finished-0").exists()
     assert handles[0].result(timeout=1) == 0
-    store = app.backend
-    assert isinstance(store, LocalBackend)
+    store = local(app)
     assert store.pending() == 2  # handed back at once, not left leased
     assert len(store.receive(["default"], 10)) == 2
