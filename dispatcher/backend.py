@@ -25,9 +25,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from dispatcher.envelope import Envelope
@@ -136,7 +136,7 @@ class TaskResult(BaseModel):
     id: str
     task: str
     status: Status
-    value: JsonValue = None
+    value: Any = None  # a JSON value (see Envelope.args for why not JsonValue)
     error_type: str | None = None
     error_message: str | None = None
     traceback: str | None = None

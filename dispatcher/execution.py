@@ -7,7 +7,6 @@ backoff, or dead-letter with the reason.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -126,6 +125,8 @@ class Executor:
         return Ack()
 
     def _run_async(self, task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        import asyncio  # here, not at the top: it costs a Lambda cold start ~50 ms
+
         loop = getattr(self._local, "loop", None)
         if loop is None:
             loop = self._local.loop = asyncio.new_event_loop()

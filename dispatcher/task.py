@@ -168,7 +168,8 @@ class TaskHandle(Generic[R]):
             record = self.status()
             if record is not None and record.status is Status.SUCCEEDED:
                 task = self.task or self.app.tasks.get(record.task)
-                return task.signature.load_result(record.value) if task else record.value  # type: ignore[return-value]
+                value: R = task.signature.load_result(record.value) if task else record.value
+                return value
             if record is not None and record.status is Status.FAILED:
                 raise TaskFailed(
                     record.task,
