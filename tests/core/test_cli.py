@@ -94,6 +94,7 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and "worker" in result.stdout
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "samples.demo", "--db", str(tmp_path / "demo.sqlite3")],

@@ -134,6 +134,7 @@ def _wait_for(path: Path, timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_task_loses_nothing(
     slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -154,6 +155,7 @@ def test_a_worker_killed_mid_task_loses_nothing(
     assert record is not None and record.attempt == 2
 
 
+@pytest.mark.slow
 def test_a_pool_runs_everything_and_stops_gracefully_on_ctrl_c(
     slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -177,6 +179,7 @@ def test_a_pool_runs_everything_and_stops_gracefully_on_ctrl_c(
     assert [h.result(timeout=1) for h in handles] == [n * 10 for n in range(6)]
 
 
+@pytest.mark.slow
 def test_a_single_worker_finishes_its_task_on_ctrl_c(
     slow_app: tuple[Dispatcher, dict[str, str]], tmp_path: Path
 ) -> None:
