@@ -258,3 +258,19 @@ def test_send_by_name(app: Dispatcher) -> None:
     handle = app.send("shop.echo", {"a": 1})
     memory(app).drain()
     assert handle.result(timeout=0) == {"a": 1}
+
+
+def test_callable_backend_hands_each_message_to_a_function() -> None:
+    from dispatcher import Outgoing
+    from dispatcher.testing import CallableBackend
+
+    seen: list[Outgoing] = []
+    app = Dispatcher("shop", backend=CallableBackend(lambda message: seen.append(message)))
+
+    @app.task(name="charge", queue="payments")
+    def charge(order_id: int) -> None: ...
+
+    handle = charge.send(args=("42",), countdown=5)
+    [message] = seen
+    assert message.queue == "payments" and 4 < message.delay <= 5
+    assert message.envelope.args == [42] and message.envelope.id == handle.id
