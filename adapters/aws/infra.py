@@ -56,6 +56,7 @@ AWS_LIMITS = Limits(
 #: The AWS profile the builder uses.
 AWS = Provider(
     name="aws",
+    function_kind="AWS Lambda function",
     limits=AWS_LIMITS,
     entrypoint="adapters.aws.lambda_handler.handler",
     runtime="python3.11",

@@ -222,13 +222,14 @@ class _Builder:
                     [task],
                     "memory",
                     f"{memory} MB is above the {high} MB maximum of "
-                    f"a {self.provider.name} function",
+                    f"an {self.provider.function_kind}",
                 )
             elif memory < low:
                 self.problem(
                     [task],
                     "memory",
-                    f"{memory} MB is below the {low} MB minimum of a {self.provider.name} function",
+                    f"{memory} MB is below the {low} MB minimum "
+                    f"of an {self.provider.function_kind}",
                 )
         return max(t.options.memory for t in tasks)
 
@@ -240,7 +241,7 @@ class _Builder:
                     [task],
                     "timeout",
                     f"{task.options.timeout:g} s is above the {high} s "
-                    f"maximum of a {self.provider.name} function",
+                    f"maximum of an {self.provider.function_kind}",
                 )
         return math.ceil(max(t.options.timeout for t in tasks))
 

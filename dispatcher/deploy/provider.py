@@ -36,6 +36,7 @@ class Provider(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    function_kind: str  # how its functions are called in messages: "AWS Lambda function"
     limits: Limits
     entrypoint: str
     runtime: str
