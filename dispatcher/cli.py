@@ -193,14 +193,17 @@ def worker(
         single = Worker(loaded, queues=queues, on_outcome=_print_outcome)
 
         def stop_gracefully(signum: int, frame: Any) -> None:
-            console.print("stopping gracefully; press Ctrl-C again to stop at once")
-            single.stop()
+            # Only a flag is set here (threading.Event.set takes no lock that this loop
+            # holds); the second Ctrl-C raises KeyboardInterrupt.
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            single.stop()
 
         signal.signal(signal.SIGINT, stop_gracefully)
         signal.signal(signal.SIGTERM, stop_gracefully)
         try:
             stats = single.run(burst=burst)
+            if single.stopping.is_set():
+                console.print("stopped gracefully")
         except KeyboardInterrupt:
             console.print("stopped at once; unfinished messages will be delivered again")
             raise typer.Exit(code=130) from None

@@ -225,16 +225,14 @@ def run_pool(
         context.Process(target=_child, args=(app_ref, queues, burst, stop), name=f"worker-{i}")
         for i in range(concurrency)
     ]
-    interrupted = 0
+    interrupted = 0  # signals received; the handler only counts (and kills, the 2nd time)
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        # No locks in here: the main thread may hold one (a multiprocessing Event's, say)
+        # at the moment the signal arrives. The loop below reacts to the count.
         nonlocal interrupted
         interrupted += 1
-        if interrupted == 1:
-            stop.set()
-            if on_signal:
-                on_signal("stopping gracefully; press Ctrl-C again to stop at once")
-        else:
+        if interrupted > 1:
             for child in children:
                 child.kill()
 
@@ -246,8 +244,11 @@ def run_pool(
             child.start()
         deadline: float | None = None
         while any(child.is_alive() for child in children):
-            if stop.is_set() and deadline is None:
+            if interrupted and deadline is None:
+                stop.set()
                 deadline = time.monotonic() + grace
+                if on_signal:
+                    on_signal("stopping gracefully; press Ctrl-C again to stop at once")
             if deadline is not None and time.monotonic() > deadline:
                 for child in children:
                     child.kill()

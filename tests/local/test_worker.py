@@ -190,7 +190,7 @@ def test_a_single_worker_finishes_its_task_on_ctrl_c(
     single.send_signal(signal.SIGINT)
     output = single.communicate(timeout=30)[0].decode()
     assert single.returncode == 0, output
-    assert "stopping gracefully" in output
+    assert "stopped gracefully" in output
     assert (tmp_path / "finished-0").exists()
     assert handles[0].result(timeout=1) == 0
     store = local(app)
