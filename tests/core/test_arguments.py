@@ -16,11 +16,6 @@ class Address(BaseModel):
     country: str
 
 
-@pytest.fixture
-def app() -> Dispatcher:
-    return Dispatcher("shop", backend="memory")
-
-
 def test_bad_call_raises_before_sending_and_names_the_argument(app: Dispatcher) -> None:
     @app.task(name="charge")
     def charge(order_id: int, amount_cents: int) -> str:

@@ -15,11 +15,6 @@ from dispatcher import (
 from dispatcher.options import Schedule
 
 
-@pytest.fixture
-def app() -> Dispatcher:
-    return Dispatcher("shop", backend="memory")
-
-
 def test_default_name_is_module_and_function(app: Dispatcher) -> None:
     @app.task
     def charge(order_id: int) -> str:

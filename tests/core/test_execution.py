@@ -25,11 +25,6 @@ from dispatcher import (
 from dispatcher.testing import InMemoryBackend
 
 
-@pytest.fixture
-def app() -> Dispatcher:
-    return Dispatcher("shop", backend="memory")
-
-
 def memory(app: Dispatcher) -> InMemoryBackend:
     backend = app.backend
     assert isinstance(backend, InMemoryBackend)
