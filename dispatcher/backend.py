@@ -22,12 +22,11 @@ Results
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from dispatcher.envelope import Envelope
@@ -128,15 +127,14 @@ class Status(enum.StrEnum):
         return self in (Status.SUCCEEDED, Status.FAILED)
 
 
-class TaskResult(BaseModel):
-    """What a result store keeps about one invocation."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResult:
+    """What a result store keeps about one invocation. ``value`` is a JSON value."""
 
     id: str
     task: str
     status: Status
-    value: Any = None  # a JSON value (see Envelope.args for why not JsonValue)
+    value: Any = None
     error_type: str | None = None
     error_message: str | None = None
     traceback: str | None = None
@@ -144,6 +142,20 @@ class TaskResult(BaseModel):
     attempt: int = 1
     root_id: str | None = None
     updated_at: datetime
+
+    def to_json(self) -> str:
+        """The record as a JSON object (for stores that keep documents)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["updated_at"] = self.updated_at.isoformat()
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TaskResult:
+        """A record written by :meth:`to_json`."""
+        data = json.loads(text)
+        data["status"] = Status(data["status"])
+        data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+        return cls(**data)
 
 
 class Claim(enum.Enum):

@@ -15,6 +15,14 @@ class DispatcherError(Exception):
 # --- declaring tasks -------------------------------------------------------------------------
 
 
+class InvalidField(DispatcherError, ValueError):
+    """One field of a record (a retry policy, a rate, an envelope) is invalid."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
 class InvalidTaskOption(DispatcherError, ValueError):
     """A ``@app.task(...)`` option is invalid; raised at import time."""
 

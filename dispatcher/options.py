@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from dispatcher import fields as check
 from dispatcher.cron import Cron
-from dispatcher.errors import InvalidTaskOption
-from dispatcher.retry import Retry
+from dispatcher.errors import InvalidField, InvalidTaskOption
+from dispatcher.retry import DEFAULT_RETRY, Retry
 
-QUEUE_NAME = r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$"
-TASK_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$"
+QUEUE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
+TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _UNIT_SECONDS |= {"h": 3600, "hour": 3600}
@@ -23,13 +23,16 @@ _UNIT_SECONDS |= {"h": 3600, "hour": 3600}
 KeySource = str | Callable[..., Any]
 
 
-class RateLimit(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RateLimit:
     """At most ``count`` runs per ``per`` seconds."""
 
-    model_config = ConfigDict(frozen=True)
+    count: int
+    per: float
 
-    count: int = Field(ge=1)
-    per: float = Field(gt=0)
+    def __post_init__(self) -> None:
+        check.integer("count", self.count, ge=1)
+        object.__setattr__(self, "per", check.number("per", self.per, gt=0))
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
@@ -47,11 +50,10 @@ class RateLimit(BaseModel):
 _EVERY = re.compile(r"^every\s+(\d+)\s*(minute|minutes|hour|hours|day|days)$")
 
 
-class Schedule(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Schedule:
     """When a periodic task runs: ``every N minutes|hours|days``, or a 5-field cron expression
-    (minute hour day-of-month month day-of-week, in UTC)."""
-
-    model_config = ConfigDict(frozen=True)
+    (minute hour day-of-month month day-of-week, in UTC). Made by :meth:`parse`."""
 
     kind: str
     expression: str
@@ -90,32 +92,45 @@ class Schedule(BaseModel):
         return self.expression
 
 
-class TaskOptions(BaseModel):
-    """Every setting of one task. Units: seconds and megabytes."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """Every setting of one task, checked when made. Units: seconds and megabytes. A bad value
+    raises :class:`~dispatcher.errors.InvalidField` naming the option (``build_options`` turns
+    it into :class:`~dispatcher.errors.InvalidTaskOption`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    name: str = Field(pattern=TASK_NAME)
-    queue: str = Field(default="default", pattern=QUEUE_NAME)
-    timeout: float = Field(default=60.0, gt=0, le=86_400)
-    memory: int = Field(default=256, ge=64, le=131_072)
-    retry: Retry = Retry()
-    expires: float | None = Field(default=None, gt=0)
+    name: str
+    queue: str = "default"
+    timeout: float = 60.0
+    memory: int = 256
+    retry: Retry = DEFAULT_RETRY
+    expires: float | None = None
     group_by: KeySource | None = None
     dedup_by: KeySource | None = None
     rate_limit: RateLimit | None = None
-    concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    concurrency: int | None = None
     schedule: Schedule | None = None
 
-    @field_validator("rate_limit", mode="before")
-    @classmethod
-    def _parse_rate(cls, value: Any) -> Any:
-        return RateLimit.parse(value) if isinstance(value, str) else value
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _parse_schedule(cls, value: Any) -> Any:
-        return Schedule.parse(value) if isinstance(value, str) else value
+    def __post_init__(self) -> None:
+        check.text("name", self.name, pattern=TASK_NAME)
+        check.text("queue", self.queue, pattern=QUEUE_NAME)
+        checked: dict[str, Any] = {
+            "timeout": check.number("timeout", self.timeout, gt=0, le=86_400),
+            "memory": check.integer("memory", self.memory, ge=64, le=131_072),
+            "rate_limit": _parsed("rate_limit", self.rate_limit, RateLimit),
+            "schedule": _parsed("schedule", self.schedule, Schedule),
+        }
+        if self.expires is not None:
+            checked["expires"] = check.number("expires", self.expires, gt=0)
+        if self.concurrency is not None:
+            check.integer("concurrency", self.concurrency, ge=1, le=10_000)
+        if not isinstance(self.retry, Retry):
+            raise InvalidField("retry", "Input should be a Retry policy")
+        for option in ("group_by", "dedup_by"):
+            source = getattr(self, option)
+            if source is not None and not (isinstance(source, str) or callable(source)):
+                raise InvalidField(option, "Input should be a parameter name or a function")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def ordered(self) -> bool:
@@ -123,16 +138,31 @@ class TaskOptions(BaseModel):
         return self.group_by is not None
 
 
+_OPTIONS = frozenset(TaskOptions.__dataclass_fields__)
+
+
+def _parsed(option: str, value: Any, kind: type[RateLimit] | type[Schedule]) -> Any:
+    if not isinstance(value, str):
+        if value is not None and not isinstance(value, kind):
+            raise InvalidField(option, f"Input should be a string or a {kind.__name__}")
+        return value
+    try:
+        return kind.parse(value)
+    except ValueError as error:
+        raise InvalidField(option, str(error)) from None
+
+
 def build_options(name: str, parameters: list[str], **values: Any) -> TaskOptions:
     """Validate options; any problem raises :class:`InvalidTaskOption` naming task and option."""
     given = {key: value for key, value in values.items() if value is not None}
+    unknown = sorted(given.keys() - _OPTIONS)
+    if unknown:
+        raise InvalidTaskOption(name, unknown[0], "Unexpected option")
     try:
         options = TaskOptions(name=name, **given)
-    except ValidationError as error:
-        first = error.errors()[0]
-        option = str(first["loc"][0]) if first["loc"] else "options"
-        message = first["msg"].removeprefix("Value error, ")
-        raise InvalidTaskOption(name, option, f"{message} (got {given.get(option)!r})") from None
+    except InvalidField as error:
+        problem = f"{error.message} (got {given.get(error.field, name)!r})"
+        raise InvalidTaskOption(name, error.field, problem) from None
     for option in ("group_by", "dedup_by"):
         source = getattr(options, option)
         if isinstance(source, str) and source not in parameters:

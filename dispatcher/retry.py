@@ -3,50 +3,56 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from dispatcher import fields
+from dispatcher.errors import InvalidField, NonRetryable
 
-from dispatcher.errors import NonRetryable
 
-
-def _exception_types(value: Any) -> tuple[type[BaseException], ...]:
-    items = value if isinstance(value, tuple | list) else (value,)
+def _exception_types(name: str, value: Any) -> tuple[type[BaseException], ...]:
+    items = tuple(value) if isinstance(value, tuple | list) else (value,)
     for item in items:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
-            raise ValueError(f"{item!r} is not an exception class")
-    return tuple(items)
+            raise InvalidField(name, f"{item!r} is not an exception class")
+    return items
 
 
-class Retry(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Retry:
     """Exponential backoff: after failed attempt *n* the next one waits
     ``min(max_delay, delay * backoff ** (n - 1))`` seconds (with jitter: half to all of it).
 
     ``attempts`` counts every run, the first included: ``attempts=1`` never retries.
     An exception is retried when it is an instance of ``retry_on`` and not of ``never_retry``;
-    :class:`~dispatcher.errors.NonRetryable` is never retried.
+    :class:`~dispatcher.errors.NonRetryable` is never retried. A bad value raises
+    :class:`~dispatcher.errors.InvalidField` (a ``ValueError``) naming it.
     """
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    attempts: int = Field(default=3, ge=1, le=100)
-    delay: float = Field(default=1.0, ge=0, le=43_200)
-    backoff: float = Field(default=2.0, ge=1.0, le=10.0)
-    max_delay: float = Field(default=600.0, ge=0, le=7 * 86_400)
+    attempts: int = 3
+    delay: float = 1.0
+    backoff: float = 2.0
+    max_delay: float = 600.0
     jitter: bool = True
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     never_retry: tuple[type[BaseException], ...] = ()
 
-    @field_validator("retry_on", "never_retry", mode="before")
-    @classmethod
-    def _types(cls, value: Any) -> tuple[type[BaseException], ...]:
-        return _exception_types(value)
-
-    @model_validator(mode="after")
-    def _cap_not_below_delay(self) -> Retry:
+    def __post_init__(self) -> None:
+        checked = {
+            "attempts": fields.integer("attempts", self.attempts, ge=1, le=100),
+            "delay": fields.number("delay", self.delay, ge=0, le=43_200),
+            "backoff": fields.number("backoff", self.backoff, ge=1.0, le=10.0),
+            "max_delay": fields.number("max_delay", self.max_delay, ge=0, le=7 * 86_400),
+            "jitter": fields.boolean("jitter", self.jitter),
+            "retry_on": _exception_types("retry_on", self.retry_on),
+            "never_retry": _exception_types("never_retry", self.never_retry),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
         if self.max_delay < self.delay:
-            raise ValueError(f"max_delay ({self.max_delay}) is below delay ({self.delay})")
-        return self
+            raise InvalidField(
+                "max_delay", f"max_delay ({self.max_delay:g}) is below delay ({self.delay:g})"
+            )
 
     def delay_for(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -78,4 +84,5 @@ class Retry(BaseModel):
         )
 
 
+DEFAULT_RETRY = Retry()
 NO_RETRY = Retry(attempts=1)

@@ -125,7 +125,7 @@ class LocalResults:
         row = self._store.db.execute(
             "SELECT record FROM results WHERE id = ?", (task_id,)
         ).fetchone()
-        return TaskResult.model_validate_json(row[0]) if row else None
+        return TaskResult.from_json(row[0]) if row else None
 
     def save(self, result: TaskResult) -> None:
         with self._store.transaction() as db:
@@ -157,7 +157,7 @@ class LocalResults:
         rows = self._store.db.execute(
             "SELECT record FROM results WHERE json_extract(record, '$.root_id') = ?", (root_id,)
         )
-        return [TaskResult.model_validate_json(row[0]) for row in rows]
+        return [TaskResult.from_json(row[0]) for row in rows]
 
     def forget(self, task_id: str) -> None:
         """Drop the record of ``task_id`` (a replayed message starts afresh)."""
@@ -169,7 +169,7 @@ _SAVE_RESULT = "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?
 
 
 def _save_result(db: sqlite3.Connection, result: TaskResult) -> None:
-    db.execute(_SAVE_RESULT, (result.id, result.status.value, result.model_dump_json()))
+    db.execute(_SAVE_RESULT, (result.id, result.status.value, result.to_json()))
 
 
 class LocalBackend:
@@ -375,7 +375,7 @@ class LocalBackend:
         """Apply several outcomes and save results in one transaction. A delivery whose lease
         was lost (its token no longer matches) is left alone: someone else owns it now."""
         now = time.time()
-        rows = [(r.id, r.status.value, r.model_dump_json()) for r in results]
+        rows = [(r.id, r.status.value, r.to_json()) for r in results]
         acks: list[tuple[str, str]] = []
         retries: list[tuple[float, str, str]] = []
         dead: list[tuple[int, str, DeadLetter]] = []
