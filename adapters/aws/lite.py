@@ -2,7 +2,8 @@
 
 ``import boto3`` and creating a client cost a Lambda cold start about 200 ms; the handler only
 needs a few JSON-protocol calls (PutItem, GetItem, SendMessage, ChangeMessageVisibility,
-GetQueueUrl). :class:`JsonClient` makes them with ``http.client`` and Signature Version 4,
+GetQueueUrl). :class:`JsonClient` makes them over :mod:`adapters.aws.wire` (a small HTTP/1.1
+client; ``http.client`` alone costs ~15 ms) with Signature Version 4,
 takes the same arguments and returns the same dicts as the boto3 client method of the same
 name, and raises :class:`AwsError`, which :mod:`adapters.aws.errors` reads like a botocore
 ``ClientError``. It needs credentials in the environment (Lambda always sets them);
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import threading
@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from adapters.aws.session import AwsConfig, Clients
+from adapters.aws.wire import Connection
 
 #: service -> (X-Amz-Target prefix, endpoint prefix)
 SERVICES = {
@@ -144,8 +145,9 @@ class JsonClient:
         self.service, self.config, self.credentials = service, config, credentials
         self.prefix = SERVICES[service][0]
         self.url = endpoint_for(service, config).rstrip("/") + "/"
+        self._path = urlsplit(self.url).path or "/"
         self.timeout, self.clock = timeout, clock
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: Connection | None = None
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
@@ -160,7 +162,7 @@ class JsonClient:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 status, data, query_error = self._post(operation, body)
-            except (OSError, http.client.HTTPException) as error:
+            except OSError as error:
                 self.close()
                 if attempt == _ATTEMPTS:
                     raise EndpointConnectionError(
@@ -192,33 +194,23 @@ class JsonClient:
         if self.service == "sqs":
             headers["x-amzn-query-mode"] = "true"
         with self._lock:
-            connection = self._connect()
-            connection.request("POST", urlsplit(self.url).path or "/", body=body, headers=headers)
-            response = connection.getresponse()
-            data = response.read()
-            if response.getheader("Connection", "").lower() == "close":
-                self.close()
-            return response.status, data, response.getheader("x-amzn-query-error", "")
+            response = self._connect().request("POST", self._path, headers, body)
+        return response.status, response.body, response.headers.get("x-amzn-query-error", "")
 
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self) -> Connection:
         if self._connection is None:
             parts = urlsplit(self.url)
-            host = parts.hostname or ""
-            if parts.scheme == "https":
-                self._connection = http.client.HTTPSConnection(
-                    host, parts.port, timeout=self.timeout
-                )
-            else:
-                self._connection = http.client.HTTPConnection(
-                    host, parts.port, timeout=self.timeout
-                )
+            self._connection = Connection(
+                parts.scheme, parts.hostname or "", parts.port, timeout=self.timeout
+            )
         return self._connection
 
     def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
 
 def _error(status: int, answer: Mapping[str, Any], query_error: str) -> AwsError:
