@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from dispatcher import Dispatcher, InvalidArguments
+from dispatcher.signature import Signature
 
 
 class Address(BaseModel):
@@ -112,3 +116,63 @@ def test_countdown_eta_and_expiry(app: Dispatcher) -> None:
         later.message(countdown=-1)
     with pytest.raises(InvalidArguments, match="timezone-aware"):
         later.message(eta=datetime(2030, 1, 1))
+
+
+# Plain JSON hints skip pydantic when a value already has exactly the hinted type; these tests
+# hold that shortcut to pydantic's own answers, and keep pydantic off the cold path.
+
+EXACT_CASES: list[tuple[object, list[object]]] = [
+    (int, [5, "5", 5.0, True, None, "x"]),
+    (float, [1.5, 1, "2.5", float("inf"), None]),
+    (str, ["a", 5, None]),
+    (bool, [True, 1, "yes", None]),
+    (list[int], [[1, 2], [1, "2"], (1, 2), "12"]),
+    (dict[str, float], [{"a": 1.5}, {"a": 1}, {"a": "x"}]),
+    (int | None, [None, 3, "3", "x"]),
+    (Annotated[int, Field(gt=0)], [5, 0]),
+    (Any, [1, [1, {"a": None}], (1, 2), {1: 2}]),
+]
+
+
+@pytest.mark.parametrize(("hint", "values"), EXACT_CASES)
+def test_the_exact_type_shortcut_answers_as_pydantic_does(hint: Any, values: list[object]) -> None:
+    def fn(x):  # type: ignore[no-untyped-def]
+        return x
+
+    fn.__annotations__ = {"x": hint, "return": hint}
+    signature = Signature("t", fn)
+    adapter: TypeAdapter[Any] = TypeAdapter(hint)
+    for value in values:
+        try:
+            expected = adapter.validate_python(value)
+        except ValidationError:
+            with pytest.raises(InvalidArguments):
+                signature.load([value], {})
+            continue
+        loaded = signature.load([value], {})[0][0]
+        assert loaded == expected and type(loaded) is type(expected), (hint, value)
+        dumped = signature.dump([value], {})[0][0]
+        assert dumped == adapter.dump_python(expected, mode="json"), (hint, value)
+        assert signature.dump_result(expected) == adapter.dump_python(expected, mode="json")
+
+
+def test_plain_tasks_run_without_importing_pydantic() -> None:
+    program = """
+import sys
+from dispatcher import Dispatcher, Executor, Delivery
+from dispatcher.testing import MemoryResults
+app = Dispatcher("cold", backend="memory")
+
+@app.task(name="add", retry=None)
+def add(a: int, b: float, tags: list[str], note: str | None = None) -> dict[str, float]:
+    return {"sum": a + b}
+
+body = add.message((1, 2.5, ["x"])).body
+outcome = Executor(app, MemoryResults()).process(Delivery(body))
+assert type(outcome).__name__ == "Ack", outcome
+print("pydantic" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False", "the cold path imported pydantic"
