@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar, U
 from dispatcher import context, tracing
 from dispatcher.backend import Outgoing, Status, TaskResult
 from dispatcher.envelope import Envelope, new_id, utcnow
-from dispatcher.errors import InvalidArguments, ResultTimeout, TaskFailed
+from dispatcher.errors import InvalidArguments, InvalidField, ResultTimeout, TaskFailed
 from dispatcher.options import KeySource, TaskOptions
 from dispatcher.signature import Signature
 
@@ -98,23 +98,32 @@ class Task(Generic[P, R]):
             now + timedelta(seconds=expires) if isinstance(expires, int | float) else expires
         )
         parent = context.current()
-        envelope = Envelope(
-            id=new_id(),
-            task=self.name,
-            args=call_args,
-            kwargs=call_kwargs,
-            created_at=now,
-            eta=eta,
-            expires_at=expires_at,
-            dedup_key=dedup_key or self._key(self.options.dedup_by, call_args, call_kwargs),
-            group_key=group_key or self._key(self.options.group_by, call_args, call_kwargs),
-            traceparent=tracing.new_span(parent.traceparent if parent else None),
-            parent_id=parent.id if parent else None,
-            root_id=parent.root_id if parent else None,
-            headers=dict(options.get("headers") or {}),
-        )
+        dedup_key = dedup_key or self._key(self.options.dedup_by, call_args, call_kwargs)
+        group_key = group_key or self._key(self.options.group_by, call_args, call_kwargs)
+        try:
+            envelope = Envelope(
+                id=new_id(),
+                task=self.name,
+                args=call_args,
+                kwargs=call_kwargs,
+                created_at=now,
+                eta=eta,
+                expires_at=expires_at,
+                dedup_key=dedup_key,
+                group_key=group_key,
+                traceparent=tracing.new_span(parent.traceparent if parent else None),
+                parent_id=parent.id if parent else None,
+                root_id=parent.root_id if parent else None,
+                headers=dict(options.get("headers") or {}),
+            )
+        except InvalidField as error:  # a header, key or time given with the call
+            raise InvalidArguments(self.name, [str(error)]) from None
+        try:
+            body = envelope.encode()
+        except ValueError as error:  # NaN or infinity: not JSON
+            raise InvalidArguments(self.name, [f"arguments are not JSON: {error}"]) from None
         delay = max(0.0, (eta - now).total_seconds()) if eta else 0.0
-        return Outgoing(envelope, envelope.encode(), self.options.queue, delay)
+        return Outgoing(envelope, body, self.options.queue, delay)
 
     def _key(self, source: KeySource | None, args: list[Any], kwargs: dict[str, Any]) -> str | None:
         if source is None:

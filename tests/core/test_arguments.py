@@ -176,3 +176,15 @@ print("pydantic" in sys.modules)
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "False", "the cold path imported pydantic"
+
+
+def test_bad_call_options_and_non_json_floats_are_refused_at_send(app: Dispatcher) -> None:
+    @app.task(name="measure")
+    def measure(value: float) -> None: ...
+
+    with pytest.raises(InvalidArguments, match="headers: Input should be an object of strings"):
+        measure.send((1.0,), headers={"n": 1})  # type: ignore[dict-item]
+    with pytest.raises(InvalidArguments, match="dedup_key: String should have at most 128"):
+        measure.send((1.0,), dedup_key="k" * 200)
+    with pytest.raises(InvalidArguments, match="arguments are not JSON"):
+        measure.delay(float("nan"))
