@@ -27,6 +27,7 @@ ENVELOPE_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schema" / "envelope.v1.json"
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _TIMES = ("created_at", "eta", "expires_at")
+_LATER = ("eta", "expires_at")
 
 
 def new_id() -> str:
@@ -68,6 +69,47 @@ class Envelope:
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self._plainly_valid():
+            self._check()  # finds the first bad field and raises
+
+    def _plainly_valid(self) -> bool:
+        """One expression for the common case; :meth:`_check` explains a failure."""
+        return (
+            self.version == ENVELOPE_VERSION
+            and type(self.id) is str
+            and 0 < len(self.id) <= 128
+            and type(self.task) is str
+            and 0 < len(self.task) <= 256
+            and type(self.args) is list
+            and type(self.kwargs) is dict
+            and all(type(k) is str for k in self.kwargs)
+            and type(self.attempt) is int
+            and self.attempt >= 1
+            and _aware(self.created_at)
+            and (self.eta is None or _aware(self.eta))
+            and (self.expires_at is None or _aware(self.expires_at))
+            and (
+                self.dedup_key is None
+                or (type(self.dedup_key) is str and len(self.dedup_key) <= 128)
+            )
+            and (
+                self.group_key is None
+                or (type(self.group_key) is str and len(self.group_key) <= 128)
+            )
+            and (
+                self.traceparent is None
+                or (
+                    type(self.traceparent) is str
+                    and TRACEPARENT.match(self.traceparent) is not None
+                )
+            )
+            and (self.parent_id is None or type(self.parent_id) is str)
+            and (self.root_id is None or type(self.root_id) is str)
+            and type(self.headers) is dict
+            and all(type(k) is str and type(v) is str for k, v in self.headers.items())
+        )
+
+    def _check(self) -> None:
         if self.version != ENVELOPE_VERSION:
             raise InvalidField("version", f"Input should be {ENVELOPE_VERSION}")
         fields.text("id", self.id, min_length=1, max_length=128)
@@ -79,9 +121,7 @@ class Envelope:
         fields.integer("attempt", self.attempt, ge=1)
         for name in _TIMES:
             value = getattr(self, name)
-            if value is None and name != "created_at":
-                continue
-            if not isinstance(value, datetime) or value.tzinfo is None:
+            if (value is not None or name == "created_at") and not _aware(value):
                 raise InvalidField(name, "Input should be a timezone-aware datetime")
         fields.optional_text("dedup_key", self.dedup_key, max_length=128)
         fields.optional_text("group_key", self.group_key, max_length=128)
@@ -89,10 +129,7 @@ class Envelope:
             fields.text("traceparent", self.traceparent, pattern=TRACEPARENT)
         fields.optional_text("parent_id", self.parent_id)
         fields.optional_text("root_id", self.root_id)
-        if type(self.headers) is not dict or not all(
-            type(k) is str and type(v) is str for k, v in self.headers.items()
-        ):
-            raise InvalidField("headers", "Input should be an object of strings")
+        raise InvalidField("headers", "Input should be an object of strings")
 
     def encode(self) -> bytes:
         """The JSON bytes that backends carry (``None`` fields left out)."""
@@ -109,7 +146,7 @@ class Envelope:
             if value is not None:
                 data[name] = _rfc3339(value) if name in _TIMES else value
         data["headers"] = self.headers
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return _ENCODER.encode(data).encode()
 
     def copy_with(self, **changes: Any) -> Envelope:
         """A changed copy; envelopes are immutable."""
@@ -127,6 +164,7 @@ _OPTIONAL = (
     "root_id",
 )
 _KNOWN = frozenset(Envelope.__dataclass_fields__)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _REQUIRED = ("id", "task", "created_at")
 
 
@@ -144,13 +182,13 @@ def decode(body: bytes | str) -> Envelope:
             f"unsupported envelope version {version!r} (this release reads {ENVELOPE_VERSION})"
         )
     try:
+        if not _KNOWN.issuperset(data):
+            raise InvalidField(min(data.keys() - _KNOWN), "Extra inputs are not permitted")
         for name in _REQUIRED:
             if name not in data:
                 raise InvalidField(name, "Field required")
-        extra = data.keys() - _KNOWN
-        if extra:
-            raise InvalidField(min(extra), "Extra inputs are not permitted")
-        for name in _TIMES:
+        data["created_at"] = _parse_time("created_at", data["created_at"])
+        for name in _LATER:
             value = data.get(name)
             if value is not None:
                 data[name] = _parse_time(name, value)
@@ -163,6 +201,10 @@ def json_schema() -> dict[str, Any]:
     """The envelope's JSON Schema (draft 2020-12), as shipped."""
     schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
     return schema
+
+
+def _aware(value: Any) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is not None
 
 
 def _rfc3339(moment: datetime) -> str:
