@@ -85,6 +85,23 @@ class Connection:
 
 
 def _read_response(reader: BinaryIO, method: str) -> Response:
+    status, headers = _read_head(reader)
+    while 100 <= status < 200:  # interim answers (100 Continue...) precede the real one
+        status, headers = _read_head(reader)
+    if method == "HEAD" or status in (204, 304):
+        return Response(status, headers, b"")
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return Response(status, headers, _chunked(reader))
+    length = headers.get("content-length")
+    if length is None:
+        headers["connection"] = "close"  # the body ends when the server hangs up
+        return Response(status, headers, reader.read())
+    if not length.isdigit():
+        raise ProtocolError(f"bad Content-Length {length!r}")
+    return Response(status, headers, _exactly(reader, int(length)))
+
+
+def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str]]:
     status_line = _line(reader)
     if not status_line:
         raise ProtocolError("the server closed the connection before answering")
@@ -96,25 +113,12 @@ def _read_response(reader: BinaryIO, method: str) -> Response:
     for _ in range(_MAX_HEADERS):
         line = _line(reader)
         if not line:
-            break
+            return int(code), headers
         name, colon, value = line.partition(":")
         if not colon:
             raise ProtocolError(f"malformed header line: {line[:80]!r}")
         headers[name.strip().lower()] = value.strip()
-    else:
-        raise ProtocolError(f"more than {_MAX_HEADERS} headers")
-    status = int(code)
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return Response(status, headers, b"")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        return Response(status, headers, _chunked(reader))
-    length = headers.get("content-length")
-    if length is None:
-        headers["connection"] = "close"  # the body ends when the server hangs up
-        return Response(status, headers, reader.read())
-    if not length.isdigit():
-        raise ProtocolError(f"bad Content-Length {length!r}")
-    return Response(status, headers, _exactly(reader, int(length)))
+    raise ProtocolError(f"more than {_MAX_HEADERS} headers")
 
 
 def _chunked(reader: BinaryIO) -> bytes:

@@ -87,6 +87,13 @@ def test_chunked_body_with_trailers() -> None:
     assert response.body == b"Wikipedia "
 
 
+def test_interim_answers_are_skipped() -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx"
+    with serving([answer]) as (port, _):
+        response = Connection("http", "127.0.0.1", port, timeout=5).request("PUT", "/", {}, b"")
+    assert (response.status, response.body) == (201, b"x")
+
+
 def test_body_until_close_and_connection_close_reopens() -> None:
     answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
     with serving([answer]) as (port, _):
