@@ -2,8 +2,10 @@
 
 The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
 adapter; dependencies are copied from the installed distributions (the ``pydantic`` closure),
-leaving out what the platform provides (boto3 and its dependencies on Lambda). The zip is
-reproducible: sorted entries, fixed timestamps.
+leaving out what the platform provides (boto3 and its dependencies on Lambda). Every module
+ships compiled too: Lambda's code directory is read-only, so Python could not cache bytecode
+there and would compile every module on every cold start. The zip is reproducible: sorted
+entries, fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import platform
+import py_compile
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,16 +118,41 @@ def platform_warnings() -> list[str]:
     ]
 
 
+def bytecode(name: str, source: Path) -> tuple[str, bytes] | None:
+    """The compiled module for archive entry ``name``, where the importer looks for it, as an
+    unchecked hash-based ``.pyc`` (PEP 552): the zip's fixed timestamps would make a
+    timestamp-based one look stale. ``None`` if it does not compile here."""
+    with tempfile.TemporaryDirectory() as folder:
+        compiled = Path(folder) / "module.pyc"
+        try:
+            py_compile.compile(
+                str(source),
+                cfile=str(compiled),
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError:
+            return None
+        return importlib.util.cache_from_source(name), compiled.read_bytes()
+
+
 def build_package(reference: str, out: Path, provider: str = "aws") -> Package:
     """Write the zip to ``out`` (replacing it) and describe it."""
     entries = package_contents(reference, provider)
+    files = {name: path.read_bytes() for name, path in entries.items()}
+    for name, path in entries.items():
+        if name.endswith(".py"):
+            compiled = bytecode(name, path)
+            if compiled is not None:
+                files[compiled[0]] = compiled[1]
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name in sorted(entries):
+        for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, entries[name].read_bytes())
+            zf.writestr(info, files[name])
     partial.replace(out)
-    return Package(out, out.stat().st_size, len(entries), tuple(platform_warnings()))
+    return Package(out, out.stat().st_size, len(files), tuple(platform_warnings()))

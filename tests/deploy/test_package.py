@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -34,7 +35,10 @@ def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in names}
     assert not {"boto3", "botocore", "typer", "rich"} & tops
     assert "adapters/local/__init__.py" not in names
-    assert not any(n.startswith("dispatcher/deploy/") or "__pycache__" in n for n in names)
+    assert not any(n.startswith("dispatcher/deploy/") for n in names)
+    sources = {n for n in names if n.endswith(".py")}
+    compiled = {n for n in names if n.endswith(".pyc")}
+    assert compiled == {importlib.util.cache_from_source(n) for n in sources}
     assert built.size == built.path.stat().st_size and built.files == len(names)
 
 
@@ -56,16 +60,23 @@ def test_zip_runs_without_site_packages(tmp_path: Path) -> None:
     root = tmp_path / "function"
     zipfile.ZipFile(built.path).extractall(root)
     probe = (
-        "import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]\n"
+        "import builtins, sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]\n"
+        # Importing a module without usable bytecode compiles its source: record any.
+        "compiled, real = [], builtins.compile\n"
+        "def spy(source, filename, mode, *args, **kwargs):\n"
+        "    if mode == 'exec' and str(filename).endswith('.py'): compiled.append(filename)\n"
+        "    return real(source, filename, mode, *args, **kwargs)\n"
+        "builtins.compile = spy\n"
         "from adapters.aws.lambda_handler import handler\n"
         "from dispatcher.loading import load_app\n"
         "import pydantic\n"
         "app = load_app('samples.shop:app')\n"
         "assert pydantic.__file__.startswith(sys.argv[1]), pydantic.__file__\n"
+        "assert not compiled, compiled\n"
         "print(app.name, callable(handler))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-S", "-c", probe, str(root)],
+        [sys.executable, "-S", "-B", "-c", probe, str(root)],
         cwd=root,
         env={"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")},
         capture_output=True,
