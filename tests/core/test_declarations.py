@@ -69,6 +69,11 @@ def test_options_are_recorded(app: Dispatcher) -> None:
         ({"dedup_by": "nope"}, "dedup_by", "'nope' is not a parameter"),
         ({"schedule": "sometimes"}, "schedule", "is not 'every N"),
         ({"schedule": "every 5 minutes"}, "schedule", "order_id has no default"),
+        ({"queu": "payments"}, "queu", "Unexpected option"),
+        ({"timeout": "30"}, "timeout", "valid number"),
+        ({"memory": 512.5}, "memory", "valid integer"),
+        ({"retry": 3}, "retry", "a Retry policy"),
+        ({"dedup_by": 7}, "dedup_by", "a parameter name or a function"),
     ],
 )
 def test_invalid_options_name_task_and_option(
@@ -90,6 +95,8 @@ def test_invalid_retry_policy_is_rejected() -> None:
         Retry(delay=10, max_delay=5)
     with pytest.raises(ValueError, match="not an exception class"):
         Retry(retry_on=(int,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="attempts: Input should be greater than or equal to 1"):
+        Retry(attempts=0)
 
 
 def test_type_hints_that_cannot_be_json_fail_at_import(app: Dispatcher) -> None:
