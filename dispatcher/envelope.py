@@ -70,7 +70,7 @@ class Envelope:
 
     def __post_init__(self) -> None:
         if not self._plainly_valid():
-            self._check()  # finds the first bad field and raises
+            self._check()  # names the first bad field
 
     def _plainly_valid(self) -> bool:
         """One expression for the common case; :meth:`_check` explains a failure."""
@@ -129,7 +129,10 @@ class Envelope:
             fields.text("traceparent", self.traceparent, pattern=TRACEPARENT)
         fields.optional_text("parent_id", self.parent_id)
         fields.optional_text("root_id", self.root_id)
-        raise InvalidField("headers", "Input should be an object of strings")
+        if type(self.headers) is not dict or not all(
+            type(k) is str and type(v) is str for k, v in self.headers.items()
+        ):
+            raise InvalidField("headers", "Input should be an object of strings")
 
     def encode(self) -> bytes:
         """The JSON bytes that backends carry (``None`` fields left out)."""
