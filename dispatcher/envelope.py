@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from dispatcher import fields
+from dispatcher import checks
 from dispatcher.errors import (
     InvalidField,
     InvalidMessage,
@@ -112,23 +112,23 @@ class Envelope:
     def _check(self) -> None:
         if self.version != ENVELOPE_VERSION:
             raise InvalidField("version", f"Input should be {ENVELOPE_VERSION}")
-        fields.text("id", self.id, min_length=1, max_length=128)
-        fields.text("task", self.task, min_length=1, max_length=256)
+        checks.text("id", self.id, min_length=1, max_length=128)
+        checks.text("task", self.task, min_length=1, max_length=256)
         if type(self.args) is not list:
             raise InvalidField("args", "Input should be a valid list")
         if type(self.kwargs) is not dict or not all(type(k) is str for k in self.kwargs):
             raise InvalidField("kwargs", "Input should be an object with string keys")
-        fields.integer("attempt", self.attempt, ge=1)
+        checks.integer("attempt", self.attempt, ge=1)
         for name in _TIMES:
             value = getattr(self, name)
             if (value is not None or name == "created_at") and not _aware(value):
                 raise InvalidField(name, "Input should be a timezone-aware datetime")
-        fields.optional_text("dedup_key", self.dedup_key, max_length=128)
-        fields.optional_text("group_key", self.group_key, max_length=128)
+        checks.optional_text("dedup_key", self.dedup_key, max_length=128)
+        checks.optional_text("group_key", self.group_key, max_length=128)
         if self.traceparent is not None:
-            fields.text("traceparent", self.traceparent, pattern=TRACEPARENT)
-        fields.optional_text("parent_id", self.parent_id)
-        fields.optional_text("root_id", self.root_id)
+            checks.text("traceparent", self.traceparent, pattern=TRACEPARENT)
+        checks.optional_text("parent_id", self.parent_id)
+        checks.optional_text("root_id", self.root_id)
         if type(self.headers) is not dict or not all(
             type(k) is str and type(v) is str for k, v in self.headers.items()
         ):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dispatcher import fields as check
+from dispatcher import checks
 from dispatcher.cron import Cron
 from dispatcher.errors import InvalidField, InvalidTaskOption
 from dispatcher.retry import DEFAULT_RETRY, Retry
@@ -31,8 +31,8 @@ class RateLimit:
     per: float
 
     def __post_init__(self) -> None:
-        check.integer("count", self.count, ge=1)
-        object.__setattr__(self, "per", check.number("per", self.per, gt=0))
+        checks.integer("count", self.count, ge=1)
+        object.__setattr__(self, "per", checks.number("per", self.per, gt=0))
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
@@ -111,18 +111,18 @@ class TaskOptions:
     schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
-        check.text("name", self.name, pattern=TASK_NAME)
-        check.text("queue", self.queue, pattern=QUEUE_NAME)
+        checks.text("name", self.name, pattern=TASK_NAME)
+        checks.text("queue", self.queue, pattern=QUEUE_NAME)
         checked: dict[str, Any] = {
-            "timeout": check.number("timeout", self.timeout, gt=0, le=86_400),
-            "memory": check.integer("memory", self.memory, ge=64, le=131_072),
+            "timeout": checks.number("timeout", self.timeout, gt=0, le=86_400),
+            "memory": checks.integer("memory", self.memory, ge=64, le=131_072),
             "rate_limit": _parsed("rate_limit", self.rate_limit, RateLimit),
             "schedule": _parsed("schedule", self.schedule, Schedule),
         }
         if self.expires is not None:
-            checked["expires"] = check.number("expires", self.expires, gt=0)
+            checked["expires"] = checks.number("expires", self.expires, gt=0)
         if self.concurrency is not None:
-            check.integer("concurrency", self.concurrency, ge=1, le=10_000)
+            checks.integer("concurrency", self.concurrency, ge=1, le=10_000)
         if not isinstance(self.retry, Retry):
             raise InvalidField("retry", "Input should be a Retry policy")
         for option in ("group_by", "dedup_by"):

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher import fields
+from dispatcher import checks
 from dispatcher.errors import InvalidField, NonRetryable
 
 
@@ -39,11 +39,11 @@ class Retry:
 
     def __post_init__(self) -> None:
         checked = {
-            "attempts": fields.integer("attempts", self.attempts, ge=1, le=100),
-            "delay": fields.number("delay", self.delay, ge=0, le=43_200),
-            "backoff": fields.number("backoff", self.backoff, ge=1.0, le=10.0),
-            "max_delay": fields.number("max_delay", self.max_delay, ge=0, le=7 * 86_400),
-            "jitter": fields.boolean("jitter", self.jitter),
+            "attempts": checks.integer("attempts", self.attempts, ge=1, le=100),
+            "delay": checks.number("delay", self.delay, ge=0, le=43_200),
+            "backoff": checks.number("backoff", self.backoff, ge=1.0, le=10.0),
+            "max_delay": checks.number("max_delay", self.max_delay, ge=0, le=7 * 86_400),
+            "jitter": checks.boolean("jitter", self.jitter),
             "retry_on": _exception_types("retry_on", self.retry_on),
             "never_retry": _exception_types("never_retry", self.never_retry),
         }
