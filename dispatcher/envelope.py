@@ -69,47 +69,6 @@ class Envelope:
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self._plainly_valid():
-            self._check()  # names the first bad field
-
-    def _plainly_valid(self) -> bool:
-        """One expression for the common case; :meth:`_check` explains a failure."""
-        return (
-            self.version == ENVELOPE_VERSION
-            and type(self.id) is str
-            and 0 < len(self.id) <= 128
-            and type(self.task) is str
-            and 0 < len(self.task) <= 256
-            and type(self.args) is list
-            and type(self.kwargs) is dict
-            and all(type(k) is str for k in self.kwargs)
-            and type(self.attempt) is int
-            and self.attempt >= 1
-            and _aware(self.created_at)
-            and (self.eta is None or _aware(self.eta))
-            and (self.expires_at is None or _aware(self.expires_at))
-            and (
-                self.dedup_key is None
-                or (type(self.dedup_key) is str and len(self.dedup_key) <= 128)
-            )
-            and (
-                self.group_key is None
-                or (type(self.group_key) is str and len(self.group_key) <= 128)
-            )
-            and (
-                self.traceparent is None
-                or (
-                    type(self.traceparent) is str
-                    and TRACEPARENT.match(self.traceparent) is not None
-                )
-            )
-            and (self.parent_id is None or type(self.parent_id) is str)
-            and (self.root_id is None or type(self.root_id) is str)
-            and type(self.headers) is dict
-            and all(type(k) is str and type(v) is str for k, v in self.headers.items())
-        )
-
-    def _check(self) -> None:
         if self.version != ENVELOPE_VERSION:
             raise InvalidField("version", f"Input should be {ENVELOPE_VERSION}")
         checks.text("id", self.id, min_length=1, max_length=128)
