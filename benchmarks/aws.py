@@ -19,7 +19,7 @@
     after one uncounted run of each. Our packages are byte-compiled first, as installed
     packages are (a deployment package should ship its ``.pyc`` files too: Lambda's code
     directory is read-only, so Python cannot cache them there).
-    Ours: ``adapters.aws.lambda_handler.handler``. The floor: a hand-written handler that
+    Ours: ``adapters.aws.entrypoint.handler``. The floor: a hand-written handler that
     imports boto3, json-decodes the body and calls the function. Powertools: a
     ``BatchProcessor`` (``EventType.SQS``) handler with ``process_partial_response`` doing
     the same. Ours also loads the app, claims the message and records its result in DynamoDB.
@@ -79,7 +79,7 @@ def handler(event, context):
 """
 
 _OURS = """
-from adapters.aws.lambda_handler import handler
+from adapters.aws.entrypoint import handler
 """
 
 _RUN = """
@@ -115,8 +115,8 @@ def run() -> list[Line]:
 
 
 def _measure(endpoint: str) -> list[Line]:
+    from adapters.aws.producer import AwsBackend
     from adapters.aws.provision import provision
-    from adapters.aws.sqs import AwsBackend
     from benchmarks import aws_app
 
     app = aws_app.app
@@ -206,10 +206,10 @@ def _raw_batch_ratio(url: str) -> float:
 
 
 def _warm(backend: Any, url: str) -> float:
-    from adapters.aws.consumer import SqsEventProcessor
     from adapters.aws.lite import LiteClients
+    from adapters.aws.producer import AwsBackend
+    from adapters.aws.receiver import SqsEventProcessor
     from adapters.aws.runtime import sqs_record
-    from adapters.aws.sqs import AwsBackend
     from benchmarks import aws_app
     from dispatcher.testing import MemoryResults
 

@@ -37,12 +37,31 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A message ready to send: the envelope, its encoded bytes, where to and after how long."""
+    """A message ready to send: the envelope, its encoded bytes, where to and after how long,
+    and what a backend needs to know of its task without reading the app: whether its queue
+    is ``ordered``, the task's ``timeout`` (s), and its ordering group and dedup keys."""
 
     envelope: Envelope
     body: bytes
     queue: str
     delay: float = 0.0
+    ordered: bool = False
+    timeout: float = 60.0
+
+    @property
+    def task(self) -> str:
+        """The task's name."""
+        return self.envelope.task
+
+    @property
+    def group_key(self) -> str | None:
+        """The ordering group (``None`` for unordered tasks)."""
+        return self.envelope.group_key
+
+    @property
+    def dedup_key(self) -> str | None:
+        """The dedup key: a repeat within the backend's window is dropped."""
+        return self.envelope.dedup_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,26 @@ class Delivery:
     meta: dict[str, str] = field(default_factory=dict)
 
 
+class Cause(enum.StrEnum):
+    """Why an outcome is what it is. Receivers decide on the cause, never on the reason's
+    text (which is for people)."""
+
+    # RetryLater
+    NOT_DUE = "not_due"  # its eta is still ahead: deliver it when due, it has not run
+    BUSY = "busy"  # another delivery holds the idempotency claim: look again later
+    FAILED = "failed"  # the task raised a retryable error: retry after the backoff
+    # DeadLetter
+    MALFORMED = "malformed"  # not an envelope (not JSON, wrong version, a bad field)
+    UNKNOWN_TASK = "unknown_task"  # names a task this app does not have
+    INVALID_ARGUMENTS = "invalid_arguments"  # the arguments fail the task's type hints
+    EXPIRED = "expired"  # it was not run before its expiry
+    NON_RETRYABLE = "non_retryable"  # the task raised NonRetryable or a never_retry error
+    NOT_RETRIED = "not_retried"  # the error is not in the task's retry_on
+    EXHAUSTED = "exhausted"  # it failed on every one of its attempts
+    PAYLOAD = "payload"  # its claim-checked body is missing or not in the app's own store
+    REFUSED = "refused"  # a middleware refused to run it
+
+
 @dataclass(frozen=True, slots=True)
 class Ack:
     """Done: remove the message."""
@@ -90,10 +129,11 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """Deliver the message again after ``delay`` seconds."""
+    """Deliver the message again after ``delay`` seconds; ``cause`` says why."""
 
     delay: float
     reason: str
+    cause: Cause = Cause.FAILED
     kind: Literal["retry"] = "retry"
 
 
@@ -103,6 +143,8 @@ class DeadLetter:
 
     reason: str
     task: str | None = None
+    cause: Cause = Cause.MALFORMED
+    attempt: int | None = None
     kind: Literal["dead_letter"] = "dead_letter"
 
 
@@ -220,4 +262,81 @@ class Consumer(Protocol):
 
     def settle(self, delivery: Delivery, outcome: Outcome) -> None:
         """Apply ``outcome`` to a leased message: delete, make visible later, or dead-letter."""
+        ...
+
+
+# --- operations every backend may offer ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterEntry:
+    """One dead-lettered message as ``dispatcher dlq`` shows it.
+
+    ``id`` is the message's id (the envelope's, or the backend's own for a body that is not
+    an envelope): what ``show``, ``replay`` and ``purge`` take. ``queue`` is the task queue it
+    came from; ``body`` the message exactly as it was received.
+    """
+
+    id: str
+    queue: str
+    task: str | None
+    reason: str
+    attempt: int | None
+    died_at: datetime | None
+    body: bytes
+    cause: Cause | None = None
+
+
+@runtime_checkable
+class DeadLetters(Protocol):
+    """A backend's dead-letter place: list (``entries``), show, replay and purge, by message id."""
+
+    def entries(self, queues: Sequence[str] | None = None) -> list[DeadLetterEntry]:
+        """Every dead letter (of ``queues``, or of all the app's queues), oldest first."""
+        ...
+
+    def show(self, message_id: str) -> DeadLetterEntry:
+        """One dead letter; :class:`~dispatcher.errors.UnknownDeadLetter` if there is none."""
+        ...
+
+    def replay(self, message_ids: Sequence[str] | None = None) -> list[DeadLetterEntry]:
+        """Send dead letters (these, or all) back to their source queues with a fresh attempt
+        count and a cleared result; each leaves the dead letters only once its send
+        succeeded. An unknown id raises :class:`~dispatcher.errors.UnknownDeadLetter` before
+        anything is replayed."""
+        ...
+
+    def purge(self, message_ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters (these, or all) for good; how many were deleted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStat:
+    """One queue's counts; ``None`` where the backend cannot tell. ``depth`` counts messages
+    ready to run, ``in_flight`` those being run, ``delayed`` those not due yet."""
+
+    queue: str
+    depth: int | None
+    in_flight: int | None
+    delayed: int | None
+    dead_letters: int | None
+
+
+@runtime_checkable
+class QueueStats(Protocol):
+    """A backend that can count its queues' messages."""
+
+    def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
+        """The counts of each of ``queues`` (task queue names), in that order."""
+        ...
+
+
+@runtime_checkable
+class HasDeadLetters(Protocol):
+    """A backend with a dead-letter place (``backend.dead_letters``)."""
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """The backend's dead letters."""
         ...

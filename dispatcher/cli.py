@@ -20,7 +20,7 @@ from dispatcher.errors import DispatcherError
 from dispatcher.loading import AppNotFound, load_app
 
 if TYPE_CHECKING:
-    from adapters.local import LocalBackend
+    from adapters.local.store import LocalBackend
     from dispatcher.app import Dispatcher
 
 cli = typer.Typer(
@@ -42,7 +42,7 @@ BackendOpt = Annotated[
 ]
 
 #: Modules that add commands of their own: each has ``register(cli: typer.Typer)``.
-COMMAND_MODULES: list[str] = ["adapters.aws.cli", "dispatcher.deploy.cli"]
+COMMAND_MODULES: list[str] = ["adapters.aws.emulate", "dispatcher.deploy.cli"]
 
 
 def _app(reference: str, backend: str | None = None) -> Dispatcher:
@@ -61,7 +61,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _local(app: Dispatcher) -> LocalBackend:
-    from adapters.local import LocalBackend
+    from adapters.local.store import LocalBackend
 
     backend = app.backend
     if not isinstance(backend, LocalBackend):
@@ -180,7 +180,7 @@ def worker(
     backend: BackendOpt = None,
 ) -> None:
     """Run workers on the local backend. Ctrl-C stops them gracefully; twice, at once."""
-    from adapters.local import Worker, run_pool
+    from adapters.local.worker import Worker, run_pool
 
     loaded = _app(app, backend)
     local = _local(loaded)

@@ -85,6 +85,18 @@ class Throttled(BackendError):
     """The provider refused a request for rate reasons; try again later."""
 
 
+class Unsupported(BackendError):
+    """The backend does not offer the operation asked of it (dead letters, queue counts...)."""
+
+
+class UnknownDeadLetter(BackendError, LookupError):
+    """No dead letter has that message id."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        super().__init__(f"no dead letter with id {message_id!r}")
+
+
 class EnvelopeTooLarge(BackendError):
     """The encoded message is larger than the backend can carry."""
 

@@ -25,6 +25,7 @@ from dispatcher.backend import (
     SendFailure,
     TaskResult,
 )
+from dispatcher.plugins import Plugin
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -131,4 +132,11 @@ def from_spec(spec: str, app: Dispatcher) -> InMemoryBackend:
     return InMemoryBackend(app)
 
 
-__all__ = ["CallableBackend", "InMemoryBackend", "MemoryResults"]
+PLUGIN = Plugin(
+    name="memory",
+    description="in memory, for tests: drain() runs what was sent on a virtual clock",
+    schemes=("memory",),
+    backend="dispatcher.testing:from_spec",
+)
+
+__all__ = ["PLUGIN", "CallableBackend", "InMemoryBackend", "MemoryResults"]

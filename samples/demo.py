@@ -15,7 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adapters.local import LocalBackend, Worker
+from adapters.local.store import LocalBackend
+from adapters.local.worker import Worker
 from dispatcher import (
     Delivery,
     InvalidArguments,

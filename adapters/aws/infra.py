@@ -58,7 +58,7 @@ AWS = Provider(
     name="aws",
     function_kind="AWS Lambda function",
     limits=AWS_LIMITS,
-    entrypoint="adapters.aws.lambda_handler.handler",
+    entrypoint="adapters.aws.entrypoint.handler",
     runtime="python3.11",
     backend_spec="aws",
 )

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from adapters.aws.session import AwsConfig, Clients
+from adapters.aws.clients import Clients
+from adapters.aws.config import AwsConfig
 from adapters.aws.wire import Connection
 
 #: service -> (X-Amz-Target prefix, endpoint prefix)

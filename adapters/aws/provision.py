@@ -14,7 +14,7 @@ from adapters.aws.results import TTL_ATTRIBUTE
 from dispatcher import naming
 
 if TYPE_CHECKING:
-    from adapters.aws.sqs import AwsBackend
+    from adapters.aws.producer import AwsBackend
     from dispatcher.app import QueueSpec
 
 #: Deliveries before SQS itself moves a message to the DLQ, beyond the task's own attempts

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.aws.clients import Clients
 from adapters.aws.errors import error_code, translated
-from adapters.aws.session import Clients
 from dispatcher.backend import Claim, Status, TaskResult
 from dispatcher.errors import Throttled
 

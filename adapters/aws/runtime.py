@@ -26,9 +26,9 @@ from typing import IO, TYPE_CHECKING, Any
 from adapters.aws.errors import translated
 
 if TYPE_CHECKING:
-    from adapters.aws.sqs import AwsBackend
+    from adapters.aws.producer import AwsBackend
 
-DEFAULT_HANDLER = "adapters.aws.lambda_handler:handler"
+DEFAULT_HANDLER = "adapters.aws.entrypoint:handler"
 #: Runs one event for a queue within a timeout; ``None`` when the invocation died.
 Invoke = Callable[[str, dict[str, Any], float], "dict[str, Any] | None"]
 #: Seconds an invocation may run past the queue's task timeout before it is killed.

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from adapters.local import LocalBackend
+from adapters.local.store import LocalBackend
 from dispatcher import Dispatcher
 
 app = Dispatcher("slow")

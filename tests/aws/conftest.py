@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.consumer import SqsEventProcessor
+from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import Provisioned, provision
+from adapters.aws.receiver import SqsEventProcessor
 from adapters.aws.runtime import LocalLambdaRuntime, sqs_record
-from adapters.aws.sqs import AwsBackend
 from tests.aws import apps
 
 REGION = "us-east-1"

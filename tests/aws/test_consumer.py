@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.aws.consumer import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE
+from adapters.aws.receiver import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE
 from adapters.aws.results import DynamoResults
 from dispatcher import Status, TaskResult, Throttled
 from dispatcher.envelope import decode

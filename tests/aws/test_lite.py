@@ -14,10 +14,10 @@ from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
+from adapters.aws.config import AwsConfig
 from adapters.aws.lite import JsonClient, LiteClients, sign
+from adapters.aws.producer import AwsBackend
 from adapters.aws.results import DynamoResults
-from adapters.aws.session import AwsConfig
-from adapters.aws.sqs import AwsBackend
 from dispatcher import BackendUnavailable, Claim, QueueNotFound
 from tests.aws import apps
 from tests.aws.conftest import REGION, Deployed
@@ -75,7 +75,7 @@ def test_lite_clients_claim_like_boto3(deployed: Deployed) -> None:
 
 
 def test_lite_clients_run_the_handler_path(deployed: Deployed) -> None:
-    from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.receiver import SqsEventProcessor
 
     handle = apps.refuse.delay("XX")
     ok = apps.add.delay(1, 2)
@@ -115,7 +115,7 @@ def test_the_cold_path_imports_neither_boto3_nor_pydantic(deployed: Deployed) ->
     }
     code = (
         "import json, sys\n"
-        "from adapters.aws.lambda_handler import handler\n"
+        "from adapters.aws.entrypoint import handler\n"
         "print(json.dumps(handler(json.loads(sys.argv[1]))))\n"
         "heavy = ('boto3', 'botocore', 'pydantic', 'http.client', 'logging')\n"
         "print([name for name in heavy if name in sys.modules])\n"

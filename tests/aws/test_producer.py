@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.session import AwsConfig, Clients
-from adapters.aws.sqs import MAX_DELAY, AwsBackend
+from adapters.aws.clients import Clients
+from adapters.aws.config import AwsConfig
+from adapters.aws.producer import MAX_DELAY, AwsBackend
 from dispatcher import BackendNotConfigured, BatchSendError, Dispatcher, QueueNotFound, SendFailure
 from dispatcher.envelope import decode, utcnow
 from tests.aws import apps

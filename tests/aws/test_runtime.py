@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.consumer import REASON_ATTRIBUTE
+from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import provision
+from adapters.aws.receiver import REASON_ATTRIBUTE
 from adapters.aws.runtime import LocalLambdaRuntime
-from adapters.aws.sqs import AwsBackend
 from dispatcher import naming
 from samples import shop
 from tests.aws import apps
@@ -137,7 +137,7 @@ def test_the_event_has_the_lambda_sqs_shape(deployed: Any) -> None:
 
 def test_importing_the_lambda_handler_is_cheap() -> None:
     code = (
-        "import sys, adapters.aws.lambda_handler as h; "
+        "import sys, adapters.aws.entrypoint as h; "
         "print(sorted(m for m in ('boto3', 'botocore', 'pydantic', 'typer', 'rich') "
         "if m in sys.modules))"
     )
@@ -146,23 +146,23 @@ def test_importing_the_lambda_handler_is_cheap() -> None:
 
 
 def test_the_handler_needs_the_app_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.aws import lambda_handler
+    from adapters.aws import entrypoint
     from dispatcher import BackendNotConfigured
 
     monkeypatch.delenv(naming.APP_ENV, raising=False)
-    monkeypatch.setattr(lambda_handler, "_processor", None)
+    monkeypatch.setattr(entrypoint, "_processor", None)
     with pytest.raises(BackendNotConfigured, match="set DISPATCHER_APP"):
-        lambda_handler.handler({"Records": []}, None)
+        entrypoint.handler({"Records": []}, None)
 
 
 def test_the_handler_entrypoint_runs_a_record(
     deployed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from adapters.aws import lambda_handler
+    from adapters.aws import entrypoint
 
     monkeypatch.setenv(naming.APP_ENV, "tests.aws.apps:app")
-    monkeypatch.setattr(lambda_handler, "_processor", None)
+    monkeypatch.setattr(entrypoint, "_processor", None)
     handle = apps.add.delay(40, 2)
     records = deployed.receive("default")
-    assert lambda_handler.handler({"Records": records}, None) == {"batchItemFailures": []}
+    assert entrypoint.handler({"Records": records}, None) == {"batchItemFailures": []}
     assert handle.result(timeout=1) == 42

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalBackend
+from adapters.local.store import LocalBackend
 from dispatcher import Dispatcher
 from dispatcher.beat import Beat
 from dispatcher.cron import Cron

@@ -44,7 +44,7 @@ def test_sample_model_follows_the_declarations() -> None:
         "DISPATCHER_APP": "samples.shop:app",
         "DISPATCHER_BACKEND": "aws",
     }
-    assert payments.entrypoint == "adapters.aws.lambda_handler.handler"
+    assert payments.entrypoint == "adapters.aws.entrypoint.handler"
     payloads = model.of_type(PayloadStore)[0]
     assert payloads.physical_name == "shop-claim-checks" and payloads.expire_after_days == 15
 

@@ -39,9 +39,7 @@ def test_generated_stack_creates_what_the_app_needs(moto: str) -> None:
     s3.create_bucket(Bucket="code-bucket")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr(
-            "adapters/aws/lambda_handler.py", "def handler(event, context):\n    return {}\n"
-        )
+        zf.writestr("adapters/aws/entrypoint.py", "def handler(event, context):\n    return {}\n")
     s3.put_object(Bucket="code-bucket", Key="shop-lambda.zip", Body=archive.getvalue())
 
     cloudformation = _client("cloudformation", moto)
@@ -78,7 +76,7 @@ def test_generated_stack_creates_what_the_app_needs(moto: str) -> None:
     charge = shop.tasks["samples.shop.charge"].options
     payments = functions["shop-payments-worker"]
     assert payments["MemorySize"] == charge.memory and payments["Timeout"] == charge.timeout
-    assert payments["Handler"] == "adapters.aws.lambda_handler.handler"
+    assert payments["Handler"] == "adapters.aws.entrypoint.handler"
     assert payments["Environment"]["Variables"]["DISPATCHER_APP"] == "samples.shop:app"
 
     mappings = {

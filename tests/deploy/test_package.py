@@ -26,7 +26,7 @@ def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(built.path).namelist())
     assert {
         "samples/shop.py",
-        "adapters/aws/lambda_handler.py",
+        "adapters/aws/entrypoint.py",
         "dispatcher/execution.py",
         "dispatcher/schema/envelope.v1.json",
         "pydantic/__init__.py",
@@ -67,7 +67,7 @@ def test_zip_runs_without_site_packages(tmp_path: Path) -> None:
         "    if mode == 'exec' and str(filename).endswith('.py'): compiled.append(filename)\n"
         "    return real(source, filename, mode, *args, **kwargs)\n"
         "builtins.compile = spy\n"
-        "from adapters.aws.lambda_handler import handler\n"
+        "from adapters.aws.entrypoint import handler\n"
         "from dispatcher.loading import load_app\n"
         "import pydantic\n"
         "app = load_app('samples.shop:app')\n"

@@ -48,7 +48,7 @@ def _worker(queue: str, **changes: Any) -> list[Resource]:
             tasks=(f"demo.{queue}_task",),
             memory_mb=changes.get("memory", 256),
             timeout_seconds=changes.get("timeout", 30),
-            entrypoint="adapters.aws.lambda_handler.handler",
+            entrypoint="adapters.aws.entrypoint.handler",
             runtime="python3.11",
             environment={"DISPATCHER_APP": "demo:app", "DISPATCHER_BACKEND": "aws"},
             reserved_concurrency=changes.get("reserved"),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import LocalBackend, Worker
+from adapters.local.store import LocalBackend
+from adapters.local.worker import Worker
 from dispatcher import Ack, Dispatcher, NonRetryable, RetryLater, TaskFailed
 from tests.local.conftest import local
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local import Worker
+from adapters.local.worker import Worker
 from dispatcher import Dispatcher, Retry, TaskFailed
 from tests.local.conftest import local
 

@@ -351,7 +351,7 @@ resource "aws_lambda_function" "inventory_worker" {
   description      = "Runs the tasks of queue inventory: samples.shop.update_stock"
   role             = aws_iam_role.inventory_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 256
@@ -444,7 +444,7 @@ resource "aws_lambda_function" "notifications_worker" {
   description      = "Runs the tasks of queue notifications: samples.shop.send_receipt"
   role             = aws_iam_role.notifications_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 256
@@ -534,7 +534,7 @@ resource "aws_lambda_function" "orders_worker" {
   description      = "Runs the tasks of queue orders: samples.shop.place_order"
   role             = aws_iam_role.orders_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 256
@@ -624,7 +624,7 @@ resource "aws_lambda_function" "payments_worker" {
   description      = "Runs the tasks of queue payments: samples.shop.charge"
   role             = aws_iam_role.payments_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 512
@@ -714,7 +714,7 @@ resource "aws_lambda_function" "reports_worker" {
   description      = "Runs the tasks of queue reports: samples.shop.nightly_stock_report"
   role             = aws_iam_role.reports_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 256
@@ -824,7 +824,7 @@ resource "aws_lambda_function" "shipping_worker" {
   description      = "Runs the tasks of queue shipping: samples.shop.ship_order"
   role             = aws_iam_role.shipping_identity.arn
   runtime          = "python3.11"
-  handler          = "adapters.aws.lambda_handler.handler"
+  handler          = "adapters.aws.entrypoint.handler"
   filename         = var.lambda_package
   source_code_hash = filebase64sha256(var.lambda_package)
   memory_size      = 256

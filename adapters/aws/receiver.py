@@ -19,18 +19,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
-from adapters.aws.claimcheck import MissingClaimCheck, Pointer
 from adapters.aws.errors import translated
+from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
+from adapters.aws.payloads import MissingClaimCheck, Pointer
+from adapters.aws.producer import MAX_DELAY, fifo_id
 from adapters.aws.results import BatchedResults
-from adapters.aws.sqs import MAX_DELAY, fifo_id
 from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome, RetryLater
 from dispatcher.execution import Executor
 
 if TYPE_CHECKING:
     import logging
 
-    from adapters.aws.sqs import AwsBackend
+    from adapters.aws.producer import AwsBackend
     from dispatcher.app import Dispatcher
 
 

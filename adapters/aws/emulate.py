@@ -67,9 +67,9 @@ def emulate_aws(
 
 
 def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, console: Console) -> None:
+    from adapters.aws.producer import AwsBackend
     from adapters.aws.provision import provision
     from adapters.aws.runtime import LocalLambdaRuntime
-    from adapters.aws.sqs import AwsBackend
     from dispatcher.loading import app_reference, load_app
 
     app = load_app(app_ref)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+from adapters.aws.clients import Clients
 from adapters.aws.errors import error_code, translated
-from adapters.aws.session import Clients
 
 #: The message attribute that marks a claim-checked message (its value is the ``s3://`` URL).
 ATTRIBUTE = "claim_check"

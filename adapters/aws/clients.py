@@ -1,43 +1,17 @@
-"""Where the AWS backend talks to: region, endpoint, and lazily created boto3 clients.
+"""boto3 clients, one per service, created lazily and shared by the backend's parts.
 
-boto3 is imported on first use only, so that importing the adapter (or the Lambda handler)
+boto3 is imported on first use only, so that importing the adapter (or the Lambda entrypoint)
 costs nothing until a client is needed; a missing boto3 raises
 :class:`~dispatcher.errors.MissingDependency` with the install hint.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
-from dispatcher.errors import BackendNotConfigured, MissingDependency
-
-ENDPOINT_ENV = "AWS_ENDPOINT_URL"
-
-
-class AwsConfig(NamedTuple):
-    """The region and (optional) endpoint every client of the backend uses."""
-
-    region: str
-    endpoint: str | None = None
-
-    @classmethod
-    def from_spec(cls, spec: str) -> AwsConfig:
-        """``aws`` (region from ``AWS_REGION``/``AWS_DEFAULT_REGION``) or ``aws://REGION``;
-        the endpoint comes from ``AWS_ENDPOINT_URL`` (moto, LocalStack) when set."""
-        scheme, _, rest = spec.partition(":")
-        if scheme.strip().lower() != "aws":
-            raise BackendNotConfigured(f"not an AWS backend spec: {spec!r}")
-        region = rest.removeprefix("//").strip("/ ")
-        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
-        if not region:
-            raise BackendNotConfigured(
-                "no AWS region: use the backend spec aws://REGION or set AWS_REGION"
-            )
-        if not all(part.isalnum() for part in region.split("-")) or region.count("-") < 2:
-            raise BackendNotConfigured(f"{region!r} is not an AWS region (like eu-west-1)")
-        return cls(region=region, endpoint=os.environ.get(ENDPOINT_ENV) or None)
+from adapters.aws.config import AwsConfig
+from dispatcher.errors import MissingDependency
 
 
 class Clients:

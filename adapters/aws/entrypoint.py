@@ -1,4 +1,4 @@
-"""The Lambda entrypoint: ``adapters.aws.lambda_handler.handler``.
+"""The Lambda entrypoint: ``adapters.aws.entrypoint.handler``.
 
 The app comes from ``$DISPATCHER_APP`` (``module:attr``). Importing this module costs almost
 nothing; the first invocation loads the app and creates only the clients it needs (DynamoDB
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.receiver import SqsEventProcessor
 
 _processor: SqsEventProcessor | None = None
 
@@ -28,10 +28,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dic
 
 
 def _build() -> SqsEventProcessor:
-    from adapters.aws.consumer import SqsEventProcessor
+    from adapters.aws.config import AwsConfig
     from adapters.aws.lite import LiteClients
-    from adapters.aws.session import AwsConfig
-    from adapters.aws.sqs import AwsBackend
+    from adapters.aws.producer import AwsBackend
+    from adapters.aws.receiver import SqsEventProcessor
     from dispatcher.errors import BackendNotConfigured
     from dispatcher.loading import load_app
     from dispatcher.naming import APP_ENV

@@ -9,11 +9,12 @@ import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from adapters.aws.claimcheck import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
-from adapters.aws.claimcheck import ClaimChecks
+from adapters.aws.clients import Clients
+from adapters.aws.config import AwsConfig
 from adapters.aws.errors import translate, translated
+from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
+from adapters.aws.payloads import ClaimChecks
 from adapters.aws.results import DynamoResults
-from adapters.aws.session import AwsConfig, Clients
 from dispatcher import naming
 from dispatcher.backend import Outgoing, Receipt, SendFailure
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
