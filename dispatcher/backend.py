@@ -225,6 +225,10 @@ class ResultStore(Protocol):
         (``DONE``) or another delivery holds an unexpired claim (``BUSY``)."""
         ...
 
+    def forget(self, task_id: str) -> None:
+        """Drop the record of ``task_id`` (a replayed dead letter runs afresh)."""
+        ...
+
 
 # --- the backend -----------------------------------------------------------------------------
 

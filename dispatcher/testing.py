@@ -57,6 +57,11 @@ class MemoryResults:
             self._claims[task_id] = time.time() + lease
             return Claim.GRANTED
 
+    def forget(self, task_id: str) -> None:
+        with self._lock:
+            self.records.pop(task_id, None)
+            self._claims.pop(task_id, None)
+
 
 class CallableBackend:
     """Calls ``handler(message)`` for every message sent; the handler may return a Receipt."""

@@ -166,6 +166,11 @@ class DynamoResults:
             return Claim.DONE if current is not None and current.status.final else Claim.BUSY
         return Claim.GRANTED
 
+    def forget(self, task_id: str) -> None:
+        """Delete the record of ``task_id``."""
+        with translated(f"deleting result {task_id} from table {self.table}"):
+            self.clients.dynamodb.delete_item(TableName=self.table, Key={"id": {"S": task_id}})
+
 
 def _to_result(item: dict[str, Any]) -> TaskResult:
     def text(name: str) -> str | None:
@@ -216,6 +221,11 @@ class BatchedResults:
             self.inner.save(pending[0])
         elif pending:
             self.inner.save_many(pending)
+
+    def forget(self, task_id: str) -> None:
+        """Drop the held record and the stored one."""
+        self._pending.pop(task_id, None)
+        self.inner.forget(task_id)
 
     def discard(self) -> None:
         """Forget the held records (their messages will be delivered again)."""

@@ -55,6 +55,10 @@ class BufferedResults:
             return Claim.DONE if known else Claim.GRANTED
         return self.inner.claim(task_id, task, attempt, lease)
 
+    def forget(self, task_id: str) -> None:
+        self._buffer.pop(task_id, None)
+        self.inner.forget(task_id)
+
     def expect(self, task_ids: list[str]) -> None:
         """Look up at once whether a batch of invocations already finished, so that each
         claim of the batch needs no query of its own."""
