@@ -155,18 +155,19 @@ Outcome = Ack | RetryLater | DeadLetter
 
 
 class Status(enum.StrEnum):
-    """Where an invocation stands. ``succeeded`` and ``failed`` are final."""
+    """Where an invocation stands. ``succeeded``, ``failed`` and ``revoked`` are final."""
 
     PENDING = "pending"
     RUNNING = "running"
     RETRYING = "retrying"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    REVOKED = "revoked"
 
     @property
     def final(self) -> bool:
         """True when the invocation will not run again."""
-        return self in (Status.SUCCEEDED, Status.FAILED)
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.REVOKED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,4 +344,19 @@ class HasDeadLetters(Protocol):
     @property
     def dead_letters(self) -> DeadLetters:
         """The backend's dead letters."""
+        ...
+
+
+@runtime_checkable
+class QueueControl(Protocol):
+    """A backend that can cancel one message and empty a queue."""
+
+    def revoke(self, message_id: str, task: str) -> None:
+        """Make sure ``message_id`` (of ``task``) never runs: a ``revoked`` result is recorded,
+        which every receiver honours (it acknowledges without running), and the message is
+        deleted from its queue where the provider allows it."""
+        ...
+
+    def purge(self, queue: str) -> int | None:
+        """Delete every message waiting on task queue ``queue``; how many, where known."""
         ...

@@ -159,5 +159,12 @@ class TaskFailed(DispatcherError):
         super().__init__(f"task {task!r} ({task_id}) failed: {what}")
 
 
+class TaskRevoked(TaskFailed):
+    """The invocation was revoked before it ran; it never will."""
+
+    def __init__(self, task: str, task_id: str) -> None:
+        super().__init__(task, task_id, None, None, reason="revoked")
+
+
 class TaskTimedOut(DispatcherError, TimeoutError):
     """A task ran longer than its declared ``timeout``."""

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar, U
 from dispatcher import context, tracing
 from dispatcher.backend import Outgoing, Status, TaskResult
 from dispatcher.envelope import Envelope, new_id, utcnow
-from dispatcher.errors import InvalidArguments, InvalidField, ResultTimeout, TaskFailed
+from dispatcher.errors import (
+    InvalidArguments,
+    InvalidField,
+    ResultTimeout,
+    TaskFailed,
+    TaskRevoked,
+)
 from dispatcher.options import KeySource, TaskOptions
 from dispatcher.signature import Signature
 
@@ -179,6 +185,8 @@ class TaskHandle(Generic[R]):
                 task = self.task or self.app.tasks.get(record.task)
                 value: R = task.signature.load_result(record.value) if task else record.value
                 return value
+            if record is not None and record.status is Status.REVOKED:
+                raise TaskRevoked(record.task, self.id)
             if record is not None and record.status is Status.FAILED:
                 raise TaskFailed(
                     record.task,

@@ -23,7 +23,8 @@ _BATCH_ATTEMPTS = 5
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(id) OR "
-    "((attribute_not_exists(lease_until) OR lease_until < :now) AND NOT (#s IN (:ok, :failed)))"
+    "((attribute_not_exists(lease_until) OR lease_until < :now)"
+    " AND NOT (#s IN (:ok, :failed, :revoked)))"
 )
 
 
@@ -156,6 +157,7 @@ class DynamoResults:
                     ":now": {"N": repr(now)},
                     ":ok": {"S": Status.SUCCEEDED.value},
                     ":failed": {"S": Status.FAILED.value},
+                    ":revoked": {"S": Status.REVOKED.value},
                 },
             )
         except Exception as error:

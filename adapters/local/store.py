@@ -147,8 +147,8 @@ class LocalResults:
         """Which of ``task_ids`` are final (one query for a whole batch)."""
         marks = ",".join("?" * len(task_ids))
         rows = self._store.db.execute(
-            f"SELECT id FROM results WHERE id IN ({marks}) AND status IN (?, ?)",
-            (*task_ids, Status.SUCCEEDED.value, Status.FAILED.value),
+            f"SELECT id FROM results WHERE id IN ({marks}) AND status IN (?, ?, ?)",
+            (*task_ids, *_FINAL),
         )
         return {row[0] for row in rows}
 
@@ -165,6 +165,7 @@ class LocalResults:
             db.execute("DELETE FROM results WHERE id = ?", (task_id,))
 
 
+_FINAL = tuple(status.value for status in Status if status.final)
 _SAVE_RESULT = "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)"
 
 
