@@ -262,7 +262,6 @@ class LocalBackend:
                 "INSERT INTO dedup (key, message_id, expires_at) VALUES (?, ?, ?)",
                 (key, envelope.id, now + DEDUP_WINDOW),
             )
-        task = self.app.tasks.get(envelope.task) if self.app else None
         cursor = db.execute(
             "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
             " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -272,7 +271,7 @@ class LocalBackend:
                 envelope.task,
                 message.body,
                 envelope.group_key,
-                task.options.timeout if task else 60.0,
+                message.timeout,
                 now + message.delay,
                 now,
             ),
