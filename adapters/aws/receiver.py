@@ -24,9 +24,9 @@ from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
 from adapters.aws.producer import MAX_DELAY, fifo_id
-from adapters.aws.results import BatchedResults
 from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, RetryLater
 from dispatcher.execution import Executor
+from dispatcher.receiving import BufferedResults
 
 if TYPE_CHECKING:
     import logging
@@ -56,7 +56,7 @@ class SqsEventProcessor:
         self, app: Dispatcher, backend: AwsBackend, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.app, self.backend = app, backend
-        self.results = BatchedResults(backend.results)
+        self.results = BufferedResults(backend.results)
         self.executor = Executor(app, self.results, clock=clock)
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -86,7 +86,7 @@ class SqsEventProcessor:
                 blocked.add(key)
             ran.append((record, outcome, pointer))
         try:
-            self.results.flush()
+            self.flush()
         except Exception:
             log().exception("results could not be saved; the batch will be delivered again")
             self.results.discard()
@@ -105,6 +105,14 @@ class SqsEventProcessor:
                 {"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in failed
             ]
         }
+
+    def flush(self) -> None:
+        """Write the held results: one PutItem for one, BatchWriteItem for more."""
+        pending = self.results.take()
+        if len(pending) == 1:
+            self.backend.results.save(pending[0])
+        elif pending:
+            self.backend.results.save_many(pending)
 
     def run(self, record: Record) -> tuple[Outcome, Pointer | None]:
         """Run one record through the executor (results are held until the event ends)."""
@@ -129,7 +137,7 @@ class SqsEventProcessor:
     def process_record(self, record: Record) -> bool:
         """Run and settle one record on its own; ``True`` when it is handled."""
         outcome, pointer = self.run(record)
-        self.results.flush()
+        self.flush()
         return self.apply(record, outcome, pointer)
 
     def apply(self, record: Record, outcome: Outcome, pointer: Pointer | None) -> bool:
