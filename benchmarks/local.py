@@ -136,7 +136,7 @@ def _run_ours(path: Path) -> Timing | None:
     """Enqueue TASKS, then time a 2-process pool from start until every result is stored."""
     import multiprocessing
 
-    from adapters.local.worker import run_pool
+    from adapters.local.pool import run_pool
     from benchmarks import _local_app
 
     os.environ[_local_app.DB_ENV] = str(path)  # read by the worker processes' import
