@@ -14,6 +14,7 @@ falls due. Nothing ever blocks on it: both ends are non-blocking, and a full pip
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -70,11 +71,9 @@ class Doorbell:
         if fds is None:
             time.sleep(seconds)
             return False
-        try:
-            ready, _, _ = select.select([fds[0]], [], [], seconds)
-        except InterruptedError:  # a signal (Python retries; kept for clarity)
-            return False
-        if not ready:
+        poller = select.poll()  # not select(): it fails on descriptors above 1023
+        poller.register(fds[0], select.POLLIN)
+        if not poller.poll(seconds * 1000):
             return False
         try:
             while len(os.read(fds[0], _READ_CHUNK)) == _READ_CHUNK:
@@ -108,6 +107,10 @@ class Doorbell:
             return None
         self._wait_fds, self._wait_pid = (read, write), os.getpid()
         return self._wait_fds
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit, modules may be gone
+            self.close()
 
     def close(self) -> None:
         """Close this process's ends of the pipe."""

@@ -58,6 +58,16 @@ def problem(error: sqlite3.Error) -> str | None:
     return None
 
 
+def explain(error: BaseException, path: Path) -> str:
+    """One sentence about ``error`` met while using the queue at ``path``."""
+    if isinstance(error, LocalQueueUnavailable):
+        return str(error)
+    found = problem(error) if isinstance(error, sqlite3.Error) else None
+    if found is None:
+        return f"{type(error).__name__}: {error}"
+    return f"the local queue {path}: {found} (SQLite: {error})"
+
+
 def environmental(error: BaseException) -> bool:
     """Whether ``error`` comes from the machine (retry later) rather than from one message."""
     if isinstance(error, LocalQueueUnavailable):
@@ -84,6 +94,7 @@ __all__ = [
     "LocalDiskFull",
     "LocalQueueUnavailable",
     "environmental",
+    "explain",
     "problem",
     "translated",
 ]

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapters.local.admission import Limits
-from adapters.local.errors import environmental
+from adapters.local.errors import environmental, explain
 from adapters.local.events import Event, Ran, Trouble, WorkerStats
 from adapters.local.store import POLL, LocalBackend
 from dispatcher.backend import (
@@ -355,7 +355,8 @@ class Worker:
     def _trouble(self, error: BaseException, action: str) -> None:
         self.stats.troubles += 1
         if self.on_events is not None:
-            self.on_events([Trouble(_describe("", error), action, self._pid)])
+            problem = _storable(explain(error, self.backend.path)) or ""
+            self.on_events([Trouble(problem[:_REASON_LIMIT], action, self._pid)])
 
 
 def _describe(what: str, error: BaseException) -> str:
