@@ -23,7 +23,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from adapters.local.events import Event, WorkerExit
-from adapters.local.worker import BURST_HORIZON
+from adapters.local.worker import BURST_HORIZON, Worker
+from dispatcher.loading import load_app
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -49,9 +50,6 @@ class WorkerOptions:
 
 
 def _child(options: WorkerOptions, stop: StopFlag, sender: Connection | None) -> None:
-    from adapters.local.worker import Worker
-    from dispatcher.loading import load_app
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sets `stop`
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app = load_app(options.app_ref)

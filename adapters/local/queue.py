@@ -194,47 +194,71 @@ def lease_due(
     now: float,
     lease_from: float,
     token: str,
-) -> list[Leased]:
+) -> list[tuple[object, ...]]:
     """Lease up to ``limit`` due messages of ``queues``, oldest first, until ``lease_from``
-    plus each message's timeout."""
+    plus each message's timeout; the raw rows (:func:`leased` makes them records, after the
+    transaction: the lock is held for SQLite's work only)."""
     sql = _lease_due_sql(len(queues))
-    rows = db.execute(sql, [lease_from, token, *candidate_params(queues, now, (), limit)])
-    return _leased(rows)
+    return db.execute(
+        sql, [lease_from, token, *candidate_params(queues, now, (), limit)]
+    ).fetchall()
 
 
 def lease_chosen(
     db: sqlite3.Connection, seqs: Sequence[int], lease_from: float, token: str
-) -> list[Leased]:
-    """Lease exactly the messages ``seqs`` (chosen by admission)."""
+) -> list[tuple[object, ...]]:
+    """Lease exactly the messages ``seqs`` (chosen by admission); the raw rows."""
     if not seqs:
         return []
-    return _leased(db.execute(_lease_chosen_sql(len(seqs)), [lease_from, token, *seqs]))
+    return db.execute(_lease_chosen_sql(len(seqs)), [lease_from, token, *seqs]).fetchall()
 
 
-def _leased(rows: sqlite3.Cursor) -> list[Leased]:
-    return sorted((Leased(*row) for row in rows), key=lambda leased: leased.seq)
+def leased(rows: Sequence[tuple[object, ...]]) -> list[Leased]:
+    """The records of leased rows, oldest first."""
+    return sorted((Leased(*row) for row in rows), key=lambda found: found.seq)  # type: ignore[arg-type]
 
 
-def settle(db: sqlite3.Connection, settled: Sequence[Settle], now: float) -> None:
-    """Apply each outcome to its row; a row whose token no longer matches is left alone."""
-    acks: list[tuple[int, str]] = []
-    retries: list[tuple[float, int, int, str]] = []
+@dataclass(slots=True)
+class Settlement:
+    """Outcomes sorted by what they do to their rows, ready to apply (built before the
+    transaction, so that the lock is held for SQLite's work only)."""
+
+    acks: list[tuple[int, str]]
+    retries: list[tuple[float, int, int, str]]
+    grouped: list[Settle]  # acks of group messages: the next one of the group is unparked
+    dead: list[Settle]
+
+
+def plan(settled: Sequence[Settle], now: float) -> Settlement:
+    """Sort ``settled`` by what each outcome does."""
+    planned = Settlement([], [], [], [])
     for item in settled:
         outcome = item.outcome
         if isinstance(outcome, Ack):
             if item.group_key is None:
-                acks.append((item.seq, item.token))
-            elif db.execute(_ACK, (item.seq, item.token)).rowcount:
-                unpark_next(db, item.queue, item.group_key)
+                planned.acks.append((item.seq, item.token))
+            else:
+                planned.grouped.append(item)
         elif isinstance(outcome, RetryLater):
             uncounted = 1 if outcome.cause in _NOT_RUN else 0
-            retries.append((now + outcome.delay, uncounted, item.seq, item.token))
+            planned.retries.append((now + outcome.delay, uncounted, item.seq, item.token))
         else:
-            dead_letter(db, item.seq, item.token, outcome, now)
-    if acks:
-        db.executemany(_ACK, acks)
-    if retries:
-        db.executemany(_RETRY, retries)
+            planned.dead.append(item)
+    return planned
+
+
+def settle(db: sqlite3.Connection, planned: Settlement, now: float) -> None:
+    """Apply each outcome to its row; a row whose token no longer matches is left alone."""
+    if planned.acks:
+        db.executemany(_ACK, planned.acks)
+    if planned.retries:
+        db.executemany(_RETRY, planned.retries)
+    for item in planned.grouped:
+        if db.execute(_ACK, (item.seq, item.token)).rowcount and item.group_key is not None:
+            unpark_next(db, item.queue, item.group_key)
+    for item in planned.dead:
+        assert isinstance(item.outcome, DeadLetter)
+        dead_letter(db, item.seq, item.token, item.outcome, now)
 
 
 def dead_letter(
@@ -291,6 +315,7 @@ __all__ = [
     "Leased",
     "NewMessage",
     "Settle",
+    "Settlement",
     "candidate_params",
     "candidates_sql",
     "dead_letter",
@@ -298,7 +323,9 @@ __all__ = [
     "insert",
     "lease_chosen",
     "lease_due",
+    "leased",
     "next_due",
+    "plan",
     "release",
     "settle",
     "sweep_dedup",

@@ -6,6 +6,7 @@ Claims rely on the queue's lease for exclusivity (only the lease holder runs a m
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
@@ -18,15 +19,29 @@ _STATUS = "SELECT status FROM results WHERE id = ?"
 SAVE = "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)"
 
 
+#: ``TaskResult.to_json``'s format, with one encoder made once (``json.dumps`` with options
+#: builds a new one per call): half the cost, a third of a trivial task's recording.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_FIELDS = tuple(TaskResult.__dataclass_fields__)
+
+
 def row(result: TaskResult) -> tuple[str, str, str]:
-    """The ``results`` row of ``result``."""
-    return (result.id, result.status.value, result.to_json())
+    """The ``results`` row of ``result`` (its record as :meth:`TaskResult.to_json` writes
+    it, which :meth:`TaskResult.from_json` reads)."""
+    data = {name: getattr(result, name) for name in _FIELDS}
+    data["updated_at"] = result.updated_at.isoformat()
+    return (result.id, result.status.value, _ENCODE(data))
 
 
 def save(db: sqlite3.Connection, results: Sequence[TaskResult]) -> None:
     """Write ``results`` (each replacing the record of its id) in the caller's transaction."""
-    if results:
-        db.executemany(SAVE, [row(result) for result in results])
+    save_rows(db, [row(result) for result in results])
+
+
+def save_rows(db: sqlite3.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Write rows made by :func:`row` (made before the transaction: less time holding it)."""
+    if rows:
+        db.executemany(SAVE, rows)
 
 
 class LocalResults:
@@ -75,4 +90,4 @@ class LocalResults:
             db.execute("DELETE FROM results WHERE id = ?", (task_id,))
 
 
-__all__ = ["SAVE", "LocalResults", "row", "save"]
+__all__ = ["SAVE", "LocalResults", "row", "save", "save_rows"]

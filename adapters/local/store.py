@@ -186,21 +186,46 @@ class LocalBackend:
         self, queues: Sequence[str], limit: int, limits: Limits | None = None
     ) -> list[Delivery]:
         """Lease up to ``limit`` due messages now (no waiting)."""
+        return self.settle_and_lease((), (), queues, limit, limits)
+
+    def settle_and_lease(
+        self,
+        settled: Sequence[tuple[Delivery, Outcome]],
+        saved: Sequence[TaskResult],
+        queues: Sequence[str],
+        limit: int,
+        limits: Limits | None = None,
+    ) -> list[Delivery]:
+        """Apply outcomes, save results and lease the next batch, in one transaction (a worker
+        going from one batch to the next takes the lock once)."""
         now = time.time()
+        rows = [results.row(result) for result in saved]
+        planned = queue.plan([_settle_item(d, o) for d, o in settled], now)
         token = uuid.uuid4().hex  # one per lease: a message's seq and token name its lease
-        lease_from = now + self.lease_grace
         with self.transaction() as db:
-            if not limits:
-                leased = queue.lease_due(db, queues, limit, now, lease_from, token)
-            else:
-                admission = Admission(db, limits, now)
-                excluded = admission.excluded
-                sql = queue.candidates_sql(len(queues), len(excluded))
-                params = queue.candidate_params(queues, now, excluded, limit)
-                candidates = [(seq, task) for seq, _due, task in db.execute(sql, params)]
-                chosen = admission.choose(candidates, limit)
-                leased = queue.lease_chosen(db, chosen, lease_from, token)
-        return [_delivery(row, token) for row in leased]
+            results.save_rows(db, rows)
+            queue.settle(db, planned, now)
+            raw = self._lease_rows(db, queues, limit, limits, now, token) if limit else []
+        return [_delivery(row, token) for row in queue.leased(raw)]
+
+    def _lease_rows(
+        self,
+        db: sqlite3.Connection,
+        queues: Sequence[str],
+        limit: int,
+        limits: Limits | None,
+        now: float,
+        token: str,
+    ) -> list[tuple[object, ...]]:
+        lease_from = now + self.lease_grace
+        if not limits:
+            return queue.lease_due(db, queues, limit, now, lease_from, token)
+        admission = Admission(db, limits, now)
+        excluded = admission.excluded
+        sql = queue.candidates_sql(len(queues), len(excluded))
+        params = queue.candidate_params(queues, now, excluded, limit)
+        candidates = [(seq, task) for seq, _due, task in db.execute(sql, params)]
+        return queue.lease_chosen(db, admission.choose(candidates, limit), lease_from, token)
 
     def next_due(self, queues: Sequence[str]) -> float | None:
         """When the first message of ``queues`` is due (in the past when one is due now; a
@@ -218,11 +243,7 @@ class LocalBackend:
     ) -> None:
         """Apply several outcomes and save results in one transaction. A delivery whose lease
         was lost (its token no longer matches) is left alone: someone else owns it now."""
-        now = time.time()
-        items = [_settle_item(delivery, outcome) for delivery, outcome in settled]
-        with self.transaction() as db:
-            results.save(db, saved)
-            queue.settle(db, items, now)
+        self.settle_and_lease(settled, saved, (), 0)
 
     def release(self, delivery: Delivery) -> None:
         """Give back a leased message that was never started, without counting the delivery."""

@@ -14,6 +14,7 @@ has not recorded, and tries again until it can.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -109,6 +110,7 @@ class Worker:
         self._backoff = 0.1  # the wait after a trouble, doubling
         self._swept_at = time.monotonic()
         self._pid = os.getpid()
+        self._next: list[Delivery] = []  # leased with the last outcomes, to run next
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -125,6 +127,9 @@ class Worker:
                 continue
             if self._idle(burst, horizon, idle_wait):
                 break
+        if self._next:  # leased with the last batch's outcomes, never started
+            self._release(self._next)
+            self._next = []
         return self.stats
 
     def stop(self) -> None:
@@ -134,15 +139,18 @@ class Worker:
     def step(self, limit: int | None = None) -> int:
         """Lease one batch (of ``limit``, else as many as run in ``flush_after``) and run it;
         return how many messages were run."""
-        size = limit or self._batch_size()
-        try:
-            deliveries = self.backend.lease(self.queues, size, self.limits)
-        except Exception as error:
-            self._survive(error, "leasing messages")
-            return 0
-        self._backoff = 0.1
+        deliveries, self._next = self._next, []
         if not deliveries:
-            return 0
+            try:
+                deliveries = self.backend.lease(
+                    self.queues, limit or self._batch_size(), self.limits
+                )
+            except Exception as error:
+                self._survive(error, "leasing messages")
+                return 0
+            self._backoff = 0.1
+            if not deliveries:
+                return 0
         try:
             self.results.expect(self.backend.results, [d.meta["id"] for d in deliveries])
         except Exception as error:
@@ -150,25 +158,35 @@ class Worker:
             self._release(deliveries)
             return 0
         settled: Settled = []
+        earliest = math.inf  # when the first lease of the settled, unrecorded ones runs out
+        margin = self.backend.lease_grace / 2  # time to record an outcome
         flushed_at = time.monotonic()
         for index, delivery in enumerate(deliveries):
-            if self.stopping.is_set() or (index and not self._lease_left(delivery)):
+            until = float(delivery.meta["lease_until"])
+            timeout = float(delivery.meta["timeout"])
+            now = time.time()
+            # A later message of a batch starts only if its lease outlasts its timeout:
+            # otherwise it could be leased again while it runs. (The first one was leased a
+            # moment ago, for its timeout and the grace.)
+            if self.stopping.is_set() or (index and until - now < timeout + margin):
                 self._release(deliveries[index:])
                 break
-            if settled and self._outlives_buffered(delivery, settled):
+            if earliest < now + timeout + margin:  # it could outlive the leases of those done
                 self._flush(settled)
-                flushed_at = time.monotonic()
+                flushed_at, earliest = time.monotonic(), math.inf
             started = time.monotonic()
             outcome = self._process(delivery)
-            seconds = time.monotonic() - started
-            self._pace = 0.8 * self._pace + 0.2 * seconds
-            settled.append((delivery, outcome, seconds))
-            if time.monotonic() - flushed_at > self.flush_after:
+            finished = time.monotonic()
+            self._pace = 0.8 * self._pace + 0.2 * (finished - started)
+            settled.append((delivery, outcome, finished - started))
+            earliest = min(earliest, until)
+            if finished - flushed_at > self.flush_after:
                 self._flush(settled)
-                flushed_at = time.monotonic()
+                flushed_at, earliest = time.monotonic(), math.inf
         ran = len(settled)
-        self._flush(settled)
-        if len(deliveries) == size > 1:
+        size = 0 if self.stopping.is_set() else limit or self._batch_size()
+        self._next = self._flush(settled, lease=size)  # the next batch, in the same transaction
+        if len(self._next) == size > 1:
             self.backend.doorbell.ring()  # a full batch: there may be more; wake a peer
         return ran
 
@@ -178,21 +196,6 @@ class Worker:
         if self._pace <= 0:
             return 1
         return max(1, min(self.prefetch, int(self.flush_after / self._pace)))
-
-    def _margin(self) -> float:
-        return self.backend.lease_grace / 2
-
-    def _lease_left(self, delivery: Delivery) -> bool:
-        # A later message of a batch starts only if its lease outlasts its timeout (plus time
-        # to record it): otherwise it could be leased again while it runs. The first one was
-        # leased a moment ago for its timeout plus the grace.
-        left = float(delivery.meta["lease_until"]) - time.time()
-        return left >= float(delivery.meta["timeout"]) + self._margin()
-
-    def _outlives_buffered(self, delivery: Delivery, settled: Settled) -> bool:
-        # Settle what is done before starting a message that could run past their leases.
-        ends = time.time() + float(delivery.meta["timeout"]) + self._margin()
-        return min(float(d.meta["lease_until"]) for d, _, _ in settled) < ends
 
     def _idle(self, burst: bool, horizon: float, idle_wait: float) -> bool:
         """Wait for work; True when a burst is over."""
@@ -248,14 +251,19 @@ class Worker:
 
     # --- settling ----------------------------------------------------------------------------
 
-    def _flush(self, settled: Settled) -> None:
+    def _flush(self, settled: Settled, lease: int = 0) -> list[Delivery]:
+        """Record the outcomes of ``settled`` (and lease up to ``lease`` more in the same
+        transaction); the new leases."""
         if not settled:
-            return
+            return []
         saved = self.results.take()
         pairs = [(delivery, outcome) for delivery, outcome, _ in settled]
+        leased: list[Delivery] = []
         while True:
             try:
-                self.backend.settle_many(pairs, saved)
+                leased = self.backend.settle_and_lease(
+                    pairs, saved, self.queues, lease, self.limits
+                )
                 self._backoff = 0.1
                 break
             except Exception as error:
@@ -269,10 +277,11 @@ class Worker:
                         f"{len(pairs)} message(s); they run again once their leases run out",
                     )
                     settled.clear()
-                    return
+                    return []
                 self._survive(error, "recording outcomes")
         self._report(settled)
         settled.clear()
+        return leased
 
     def _settle_apart(self, settled: Settled, saved: list[TaskResult]) -> Settled:
         """Settle one message at a time after a batch failed on one of them: a message whose
