@@ -77,7 +77,7 @@ class Worker:
         backend: LocalBackend | None = None,
         *,
         queues: Sequence[str] | None = None,
-        prefetch: int = 100,
+        prefetch: int = 500,
         flush_after: float = 0.05,
         on_outcome: OnOutcome | None = None,
         on_events: OnEvents | None = None,
