@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dispatcher import context
 from dispatcher.backend import (
     Ack,
+    Cause,
     Claim,
     DeadLetter,
     Delivery,
@@ -73,25 +74,27 @@ class Executor:
             return DeadLetter(str(error))
         task = self.app.tasks.get(envelope.task)
         if task is None:
-            return DeadLetter(f"unknown task {envelope.task!r}", task=envelope.task)
+            return DeadLetter(
+                f"unknown task {envelope.task!r}", task=envelope.task, cause=Cause.UNKNOWN_TASK
+            )
         attempt = envelope.attempt + max(0, delivery.receive_count - 1)
         now = self.clock()
         if envelope.expires_at is not None and envelope.expires_at.timestamp() <= now:
             expired = f"expired at {envelope.expires_at.isoformat()} before it ran"
-            return self._dead_letter(envelope, attempt, expired)
+            return self._dead_letter(envelope, attempt, expired, Cause.EXPIRED)
         if envelope.eta is not None and envelope.eta.timestamp() > now + 0.5:
-            return RetryLater(envelope.eta.timestamp() - now, "not due yet")
+            return RetryLater(envelope.eta.timestamp() - now, "not due yet", Cause.NOT_DUE)
         claim = self.results.claim(
             envelope.id, envelope.task, attempt, task.options.timeout + CLAIM_GRACE
         )
         if claim is Claim.DONE:
             return Ack()
         if claim is Claim.BUSY:
-            return RetryLater(BUSY_RETRY, "another delivery is running this task")
+            return RetryLater(BUSY_RETRY, "another delivery is running this task", Cause.BUSY)
         try:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
-            return self._dead_letter(envelope, attempt, str(error))
+            return self._dead_letter(envelope, attempt, str(error), Cause.INVALID_ARGUMENTS)
         return self._run(task, envelope, attempt, args, kwargs)
 
     def _run(
@@ -150,16 +153,21 @@ class Executor:
             return RetryLater(policy.delay_for(attempt), described)
         if isinstance(error, (NonRetryable, *policy.never_retry)):
             reason = f"non-retryable error on attempt {attempt}: {described}"
+            cause = Cause.NON_RETRYABLE
         elif not isinstance(error, policy.retry_on):
             reason = f"error not in retry_on, attempt {attempt}: {described}"
+            cause = Cause.NOT_RETRIED
         else:
             reason = f"failed {attempt} of {policy.attempts} attempts: {described}"
+            cause = Cause.EXHAUSTED
         self._record(envelope, attempt, Status.FAILED, error=error, trace=trace, reason=reason)
-        return DeadLetter(reason, task=task.name)
+        return DeadLetter(reason, task=task.name, cause=cause, attempt=attempt)
 
-    def _dead_letter(self, envelope: Envelope, attempt: int, reason: str) -> DeadLetter:
+    def _dead_letter(
+        self, envelope: Envelope, attempt: int, reason: str, cause: Cause
+    ) -> DeadLetter:
         self._record(envelope, attempt, Status.FAILED, reason=reason)
-        return DeadLetter(reason, task=envelope.task)
+        return DeadLetter(reason, task=envelope.task, cause=cause, attempt=attempt)
 
     def _record(
         self,
