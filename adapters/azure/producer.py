@@ -46,6 +46,7 @@ from dispatcher.errors import (
     BackendUnavailable,
     QueueNotFound,
     Throttled,
+    Unsupported,
 )
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ class AzureBackend:
     def send(self, message: Outgoing) -> Receipt:
         """Put one envelope on its queue (unless its dedup key was sent in the last five
         minutes: the receipt then names the earlier message)."""
+        if message.ordered:
+            raise Unsupported(
+                f"task {message.task!r} is ordered (group_by), but Azure Storage Queues deliver "
+                "in no particular order: run ordered tasks on another backend"
+            )
         queue = self.queue_name(message.queue)
         duplicate = self._duplicate(message, queue)
         if duplicate is not None:
