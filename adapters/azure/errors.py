@@ -39,6 +39,7 @@ def code_of(error: BaseException) -> str:
     """The storage error code (``QueueNotFound``...), read defensively: Azurite leaves it out
     of some answers."""
     code = getattr(error, "error_code", None)
+    code = getattr(code, "value", code)  # the SDK's StorageErrorCode is an enum of the codes
     return str(code) if code else ""
 
 

@@ -125,7 +125,7 @@ class AzureBackend:
     def send(self, message: Outgoing) -> Receipt:
         """Put one envelope on its queue (unless its dedup key was sent in the last five
         minutes: the receipt then names the earlier message)."""
-        if message.ordered:
+        if message.ordered or message.group_key is not None:
             raise Unsupported(
                 f"task {message.task!r} is ordered (group_by), but Azure Storage Queues deliver "
                 "in no particular order: run ordered tasks on another backend"

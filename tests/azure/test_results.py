@@ -1,0 +1,145 @@
+"""The Table result store on Azurite: records, the insert-only claim, take-overs conditioned on
+the ETag, dedup keys, and Table storage's key and size rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapters.azure.results import (
+    MAX_TEXT,
+    RESULT_ROW,
+    TEXT_PART,
+    TableResults,
+    entity_key,
+    get_text,
+    put_text,
+)
+from adapters.azure.tables import SdkEntities
+from dispatcher.backend import Claim, Status, TaskResult
+from dispatcher.errors import EnvelopeTooLarge
+from tests.azure.conftest import Deployed
+
+pytestmark = pytest.mark.emulator
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _store(deployed: Deployed, clock: Clock) -> TableResults:
+    return TableResults(deployed.backend.entities, deployed.backend.table, clock=clock)
+
+
+def _result(task_id: str, status: Status, **fields: Any) -> TaskResult:
+    return TaskResult(id=task_id, task="t", status=status, updated_at=datetime.now(UTC), **fields)
+
+
+def test_a_record_round_trips(deployed: Deployed) -> None:
+    store = deployed.backend.results
+    assert store.get("a") is None
+    store.save(_result("a", Status.SUCCEEDED, value={"n": [1, 2]}, attempt=2, root_id="r"))
+    record = store.get("a")
+    assert record is not None
+    assert (record.status, record.value, record.attempt, record.root_id) == (
+        Status.SUCCEEDED,
+        {"n": [1, 2]},
+        2,
+        "r",
+    )
+    store.forget("a")
+    assert store.get("a") is None
+    store.forget("a")  # forgetting twice is fine
+
+
+def test_claims_are_granted_once_until_final(deployed: Deployed) -> None:
+    clock = Clock()
+    store = _store(deployed, clock)
+    assert store.claim("m1", "t", 1, lease=40) is Claim.GRANTED
+    assert store.claim("m1", "t", 1, lease=40) is Claim.BUSY
+    clock.now += 41  # the first delivery died: its lease ran out
+    assert store.claim("m1", "t", 2, lease=40) is Claim.GRANTED
+    store.save(_result("m1", Status.RETRYING))  # a retryable failure releases the claim
+    assert store.claim("m1", "t", 3, lease=40) is Claim.GRANTED
+    store.save(_result("m1", Status.SUCCEEDED, value=3))
+    assert store.claim("m1", "t", 4, lease=40) is Claim.DONE
+    store.save(_result("m2", Status.REVOKED))
+    assert store.claim("m2", "t", 1, lease=40) is Claim.DONE
+
+
+class Interfering(SdkEntities):
+    """Real entities; before the first conditional replace, another writer changes the row."""
+
+    def __init__(self, client: Any, change: dict[str, Any]) -> None:
+        super().__init__(client)
+        self.change: dict[str, Any] | None = change
+
+    def replace(self, entity: Any, etag: str | None = None) -> None:
+        if etag is not None and self.change is not None:
+            change, self.change = self.change, None
+            super().replace(change)
+        super().replace(entity, etag)
+
+
+def test_a_take_over_loses_to_a_concurrent_change(deployed: Deployed) -> None:
+    clock = Clock()
+    client = deployed.backend.clients.table(deployed.backend.table)
+    first = _store(deployed, clock)
+    assert first.claim("m", "t", 1, lease=10) is Claim.GRANTED
+    clock.now += 11
+    rival = {
+        "PartitionKey": "m",
+        "RowKey": RESULT_ROW,
+        "task": "t",
+        "status": "running",
+        "attempt": 2,
+        "lease_until": clock.now + 10,
+        "updated_at": "x",
+    }
+    second = TableResults(Interfering(client, rival), "t", clock=clock)
+    assert second.claim("m", "t", 2, lease=10) is Claim.BUSY  # 412: the rival got it first
+
+
+def test_unsafe_ids_are_hashed_into_keys(deployed: Deployed) -> None:
+    for task_id in ("a/b#c?d", "tab\there", "x" * 600):
+        assert not any(c in entity_key(task_id) for c in "/\\#?\t")
+        deployed.backend.results.save(_result(task_id, Status.SUCCEEDED, value=1))
+        record = deployed.backend.results.get(task_id)
+        assert record is not None and record.id == task_id
+    assert entity_key("3f2c-uuid") == "3f2c-uuid"
+
+
+def test_long_texts_are_split_into_properties_azure_accepts(deployed: Deployed) -> None:
+    # A string property holds 64 KiB of UTF-16: 16 000 characters of 4 bytes each at most.
+    assert len("😀".encode("utf-16-le")) * TEXT_PART <= 64 * 1024
+    entity: dict[str, Any] = {}
+    put_text(entity, "value", "😀" * (TEXT_PART * 2 + 5))
+    assert [len(entity[k]) for k in ("value", "value__1", "value__2")] == [TEXT_PART] * 2 + [5]
+    assert get_text(entity, "value") == "😀" * (TEXT_PART * 2 + 5)
+    value = ["ab" * 50_000, "😀" * 1000]
+    deployed.backend.results.save(_result("big", Status.SUCCEEDED, value=value))
+    record = deployed.backend.results.get("big")
+    assert record is not None and record.value == value
+    with pytest.raises(EnvelopeTooLarge, match="a Table entity holds"):
+        put_text({}, "value", "x" * (MAX_TEXT + 1))
+
+
+def test_dedup_keys_are_held_for_their_window(deployed: Deployed) -> None:
+    clock = Clock()
+    store = _store(deployed, clock)
+    assert store.hold_key("q#k", "first", 300) == "first"
+    assert store.hold_key("q#k", "second", 300) == "first"
+    store.release_key("q#k", "second")  # not the holder: nothing happens
+    assert store.hold_key("q#k", "third", 300) == "first"
+    clock.now += 301
+    assert store.hold_key("q#k", "fourth", 300) == "fourth"
+    store.release_key("q#k", "fourth")
+    assert store.hold_key("q#k", "fifth", 300) == "fifth"
