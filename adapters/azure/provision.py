@@ -50,6 +50,8 @@ def _create(what: str, make: Any) -> None:
     try:
         make()
     except Exception as error:
-        if status_of(error) != CONFLICT:  # it exists already
+        # It exists already: 409, or for a queue 204, which the SDK raises as
+        # ResourceExistsError too.
+        if status_of(error) != CONFLICT and type(error).__name__ != "ResourceExistsError":
             with translated(what):
                 raise

@@ -1,0 +1,190 @@
+"""The generated Functions project: host.json from the declarations, NCRONTAB schedules, and
+function_app.py rendered for the test app, imported, its bindings read back with
+get_function_json() and its functions called with built QueueMessages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.azure import entrypoint, project
+from adapters.azure.encoding import decode
+from adapters.azure.host import load_function_app
+from dispatcher import Dispatcher, Retry
+from dispatcher.envelope import decode as decode_envelope
+from dispatcher.errors import Unsupported
+from dispatcher.options import Schedule
+from tests.azure import apps
+from tests.azure.conftest import Deployed
+
+REFERENCE = "tests.azure.apps:app"
+
+
+def test_host_json_is_derived_from_the_declarations() -> None:
+    queues = project.host_json(apps.app)["extensions"]["queues"]
+    assert queues == {
+        "batchSize": 16,
+        "newBatchThreshold": 8,
+        "maxDequeueCount": 4 + 5,  # the most attempts a task declares, plus the margin
+        "visibilityTimeout": "00:00:00",  # always_fails retries after 0 s
+        "messageEncoding": "base64",
+    }
+    assert project.host_json(apps.app)["functionTimeout"] == "00:00:40"
+    assert project.host_json(apps.app)["version"] == "2.0"
+
+
+def test_concurrency_caps_what_an_instance_runs_at_once() -> None:
+    app = Dispatcher("capped")
+
+    @app.task(concurrency=3, retry=Retry(delay=90), timeout=7200)
+    def one() -> None:
+        return None
+
+    @app.task(concurrency=50)
+    def two() -> None:
+        return None
+
+    data = project.host_json(app)
+    queues = data["extensions"]["queues"]
+    assert (queues["batchSize"], queues["newBatchThreshold"]) == (3, 0)
+    assert queues["visibilityTimeout"] == "00:00:01"  # the shortest first retry: Retry()'s 1 s
+    assert data["functionTimeout"] == "02:00:30"
+    app2 = Dispatcher("wide")
+
+    @app2.task(concurrency=100)
+    def three() -> None:
+        return None
+
+    queues = project.host_json(app2)["extensions"]["queues"]
+    assert (queues["batchSize"], queues["newBatchThreshold"]) == (32, 68)  # batchSize <= 32
+
+
+@pytest.mark.parametrize(
+    ("text", "ncrontab"),
+    [
+        ("every 1 minutes", "0 * * * * *"),
+        ("every 5 minutes", "0 */5 * * * *"),
+        ("every 2 hours", "0 0 */2 * * *"),
+        ("every 120 minutes", "0 0 */2 * * *"),
+        ("every 1 days", "0 0 0 * * *"),
+        ("0 3 * * *", "0 0 3 * * *"),
+        ("*/15 9-17 * * MON-FRI", "0 0,15,30,45 9-17 * * 1-5"),
+        ("0 0 1 JAN,JUL *", "0 0 0 1 1,7 *"),
+        ("30 6 * * 7", "0 30 6 * * 0"),
+    ],
+)
+def test_schedules_become_ncrontab(text: str, ncrontab: str) -> None:
+    assert project.ncrontab(Schedule.parse(text)) == ncrontab
+
+
+@pytest.mark.parametrize(
+    "text", ["every 7 minutes", "every 5 hours", "every 2 days", "0 0 1 * MON"]
+)
+def test_schedules_without_an_exact_ncrontab_are_refused(text: str) -> None:
+    with pytest.raises(Unsupported, match="NCRONTAB"):
+        project.ncrontab(Schedule.parse(text), "t")
+
+
+def test_durations() -> None:
+    assert project.timespan(59) == "00:00:59"
+    assert project.timespan(90_061) == "1.01:01:01"
+    for text in ("00:00:59", "1.01:01:01", "00:10:00"):
+        assert project.timespan(round(project.parse_timespan(text))) == text
+
+
+def test_ordered_queues_have_no_function() -> None:
+    app = Dispatcher("lines")
+
+    @app.task(group_by="sku")
+    def restock(sku: str) -> None:
+        return None
+
+    with pytest.raises(Unsupported, match="no particular order"):
+        project.function_app_source(app, "x:app")
+
+
+@pytest.fixture
+def functions(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The test app's function_app.py, written and imported: its functions by name."""
+    written = project.write(apps.app, REFERENCE, tmp_path)
+    assert [p.name for p in written] == ["function_app.py", "host.json"]
+    assert json.loads((tmp_path / "host.json").read_text()) == project.host_json(apps.app)
+    function_app = load_function_app(tmp_path / "function_app.py")
+    yield {f.get_function_name(): f for f in function_app.get_functions()}
+    entrypoint.reset()
+
+
+def test_the_generated_functions_bind_one_trigger_each(functions: dict[str, Any]) -> None:
+    bindings = {
+        name: json.loads(f.get_function_json())["bindings"] for name, f in functions.items()
+    }
+    assert bindings == {
+        name: [
+            {
+                "direction": "IN",
+                "type": "queueTrigger",
+                "name": "msg",
+                "queueName": f"aztest-{queue}",
+                "connection": "AzureWebJobsStorage",
+            }
+        ]
+        for name, queue in [
+            ("queue_default", "default"),
+            ("queue_reports", "reports"),
+            ("queue_slow", "slow"),
+        ]
+    } | {
+        "schedule_tests_azure_apps_report": [
+            {
+                "direction": "IN",
+                "type": "timerTrigger",
+                "name": "timer",
+                "schedule": "0 */5 * * * *",
+                "useMonitor": True,
+            }
+        ]
+    }
+
+
+def test_the_generated_file_holds_no_logic(tmp_path: Path) -> None:
+    source = project.function_app_source(apps.app, REFERENCE)
+    calls = [line.strip() for line in source.splitlines() if "entrypoint." in line]
+    assert calls == [
+        'entrypoint.run_message(APP, "default", msg)',
+        'entrypoint.run_message(APP, "reports", msg)',
+        'entrypoint.run_message(APP, "slow", msg)',
+        'entrypoint.run_schedule(APP, "tests.azure.apps.report", timer)',
+    ]
+    compile(source, "function_app.py", "exec")
+
+
+@pytest.mark.emulator
+def test_the_generated_functions_run_messages(
+    functions: dict[str, Any], deployed: Deployed
+) -> None:
+    from azure.functions import queue as queue_types
+
+    make: Any = queue_types.QueueMessage
+    handle = apps.add.delay(20, 22)
+    [message] = deployed.receive()
+    functions["queue_default"].get_user_function()(
+        make(id=message.id, body=decode(message.content), dequeue_count=message.dequeue_count)
+    )
+    assert handle.result(timeout=1) == 42
+
+
+@pytest.mark.emulator
+def test_the_generated_timer_sends_its_task_once_a_tick(
+    functions: dict[str, Any], deployed: Deployed
+) -> None:
+    from azure.functions.timer import TimerRequest
+
+    tick = functions["schedule_tests_azure_apps_report"].get_user_function()
+    tick(TimerRequest(past_due=False))
+    tick(TimerRequest(past_due=False))  # the same minute: the dedup key drops it
+    [message] = deployed.peek("reports")
+    assert decode_envelope(decode(message.content)).task == "tests.azure.apps.report"
