@@ -142,7 +142,14 @@ def triggers(function_app: Any) -> tuple[list[QueueFunction], list[TimerFunction
     """The queue and timer functions of a v2 ``FunctionApp`` (read from the same
     ``get_function_json()`` the Functions host indexes)."""
     queues, timers = [], []
-    for function in function_app.get_functions():
+    root = logging.getLogger()
+    quiet = _DropAuthLevelWarning()
+    root.addFilter(quiet)  # azure.functions warns that non-HTTP functions have no auth level
+    try:
+        functions = function_app.get_functions()
+    finally:
+        root.removeFilter(quiet)
+    for function in functions:
         binding = json.loads(function.get_function_json())["bindings"][0]
         call = function.get_user_function()
         if binding["type"] == "queueTrigger":
@@ -400,6 +407,13 @@ class LocalFunctionsHost:
             for clients in self._clients.values():
                 clients.close()
             self._clients.clear()
+
+
+class _DropAuthLevelWarning(logging.Filter):
+    """Drops azure.functions' warning that auth levels apply to HTTP functions only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Auth level is not applied")
 
 
 class _Lease:

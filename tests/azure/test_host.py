@@ -140,10 +140,7 @@ def test_text_that_is_not_base64_is_poisoned_at_once(
     deployed.send_raw('{"raw": "json"}')
     [handler] = host.queue_functions
     assert host.poll(handler) == 1
-    assert (
-        sys.modules[function_app.__module__ if hasattr(function_app, "__module__") else ""]
-        is not None
-    )
+    assert host.stats.succeeded == {} and host.stats.poisoned == {"handler": 1}
     [entry] = deployed.backend.dead_letters.entries()
     assert (entry.reason, entry.body) == (NOT_BASE64, b'{"raw": "json"}')
     assert deployed.peek() == []
