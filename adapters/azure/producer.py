@@ -103,7 +103,7 @@ class AzureBackend:
         self.clients = clients or Clients(config)
         self.max_message_size = max_message_size
         self.table = names.table_name(app.name)
-        self.entities = entities or SdkEntities(self.clients.table(self.table))
+        self.entities = entities or SdkEntities(self.clients, self.table)
         self.results = TableResults(self.entities, self.table, clock=clock)
         self.claim_checks = ClaimChecks(self.clients, names.container_name(app.name))
         self._names: dict[str, str] = {}

@@ -9,7 +9,10 @@ function's cold path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from adapters.azure.clients import Clients
 
 #: An entity as a plain mapping (``PartitionKey``, ``RowKey`` and its properties).
 Entity = Mapping[str, Any]
@@ -41,10 +44,16 @@ class Entities(Protocol):
 
 
 class SdkEntities:
-    """:class:`Entities` over an ``azure.data.tables.TableClient``."""
+    """:class:`Entities` over the ``azure.data.tables.TableClient`` of table ``table`` (taken
+    from ``clients`` at each call, so that closed clients are made again)."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, clients: Clients, table: str) -> None:
+        self.clients, self.table = clients, table
+
+    @property
+    def client(self) -> Any:
+        """The table's client."""
+        return self.clients.table(self.table)
 
     def insert(self, entity: Entity) -> None:
         """``create_entity``."""

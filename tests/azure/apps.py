@@ -38,6 +38,16 @@ def flaky(key: str) -> str:
     return key
 
 
+@app.task(queue="default", timeout=10, retry=Retry(attempts=3, delay=1, jitter=False))
+def hiccup(key: str) -> str:
+    """Fails on its first attempt, succeeds after (backoff 1 s)."""
+    task = current()
+    CALLS.append(("hiccup", key))
+    if task is not None and task.attempt == 1:
+        raise ConnectionError(f"hiccup {key}")
+    return key
+
+
 @app.task(queue="default", timeout=10, retry=Retry(attempts=4, delay=10, backoff=3, jitter=False))
 def backs_off(key: str) -> None:
     """Always fails: retried after 10, 30 and 90 s, then dead-lettered."""

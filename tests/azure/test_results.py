@@ -78,8 +78,8 @@ def test_claims_are_granted_once_until_final(deployed: Deployed) -> None:
 class Interfering(SdkEntities):
     """Real entities; before the first conditional replace, another writer changes the row."""
 
-    def __init__(self, client: Any, change: dict[str, Any]) -> None:
-        super().__init__(client)
+    def __init__(self, clients: Any, table: str, change: dict[str, Any]) -> None:
+        super().__init__(clients, table)
         self.change: dict[str, Any] | None = change
 
     def replace(self, entity: Any, etag: str | None = None) -> None:
@@ -91,7 +91,6 @@ class Interfering(SdkEntities):
 
 def test_a_take_over_loses_to_a_concurrent_change(deployed: Deployed) -> None:
     clock = Clock()
-    client = deployed.backend.clients.table(deployed.backend.table)
     first = _store(deployed, clock)
     assert first.claim("m", "t", 1, lease=10) is Claim.GRANTED
     clock.now += 11
@@ -104,7 +103,9 @@ def test_a_take_over_loses_to_a_concurrent_change(deployed: Deployed) -> None:
         "lease_until": clock.now + 10,
         "updated_at": "x",
     }
-    second = TableResults(Interfering(client, rival), "t", clock=clock)
+    second = TableResults(
+        Interfering(deployed.backend.clients, deployed.backend.table, rival), "t", clock=clock
+    )
     assert second.claim("m", "t", 2, lease=10) is Claim.BUSY  # 412: the rival got it first
 
 
