@@ -4,7 +4,8 @@
 The app is named by the generated file (``module:attr``); it is loaded on the first call, with
 its backend made from the environment (``AzureWebJobsStorage``, the connection string the
 Function App and its triggers already use; see :mod:`adapters.azure.config`). Importing this
-module costs almost nothing.
+module costs almost nothing; with an account key, the first message imports no Azure SDK
+(results go through :mod:`adapters.azure.lite`) unless it needs a queue or a blob.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def receiver(app: str) -> QueueReceiver:
 
 
 def _build(reference: str) -> QueueReceiver:
+    from adapters.azure import names
     from adapters.azure.config import AzureConfig
+    from adapters.azure.lite import LiteEntities
     from adapters.azure.producer import AzureBackend
     from adapters.azure.receiver import QueueReceiver
     from dispatcher.loading import load_app
@@ -64,7 +67,11 @@ def _build(reference: str) -> QueueReceiver:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app = load_app(reference)
     spec = app.backend_spec if app.backend_spec.startswith("azure") else "azure"
-    backend = AzureBackend(app, AzureConfig.from_spec(spec))
+    config = AzureConfig.from_spec(spec)
+    # With an account key, results go through the small signed client: the SDK's imports
+    # would dominate a cold start (see adapters.azure.lite).
+    entities = LiteEntities(config, names.table_name(app.name)) if config.key else None
+    backend = AzureBackend(app, config, entities=entities)
     app.use(backend)
     return QueueReceiver(app, backend)
 

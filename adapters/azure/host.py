@@ -138,18 +138,23 @@ def load_function_app(path: Path) -> Any:
     return apps[0]
 
 
+def functions_of(function_app: Any) -> list[Any]:
+    """``function_app.get_functions()`` (which may be called once per app), without
+    azure.functions' warning that auth levels apply to HTTP functions only."""
+    root = logging.getLogger()
+    quiet = _DropAuthLevelWarning()
+    root.addFilter(quiet)
+    try:
+        return list(function_app.get_functions())
+    finally:
+        root.removeFilter(quiet)
+
+
 def triggers(function_app: Any) -> tuple[list[QueueFunction], list[TimerFunction]]:
     """The queue and timer functions of a v2 ``FunctionApp`` (read from the same
     ``get_function_json()`` the Functions host indexes)."""
     queues, timers = [], []
-    root = logging.getLogger()
-    quiet = _DropAuthLevelWarning()
-    root.addFilter(quiet)  # azure.functions warns that non-HTTP functions have no auth level
-    try:
-        functions = function_app.get_functions()
-    finally:
-        root.removeFilter(quiet)
-    for function in functions:
+    for function in functions_of(function_app):
         binding = json.loads(function.get_function_json())["bindings"][0]
         call = function.get_user_function()
         if binding["type"] == "queueTrigger":

@@ -26,7 +26,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -50,6 +49,8 @@ from dispatcher.errors import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from adapters.azure.dead_letters import PoisonQueues
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
@@ -170,6 +171,8 @@ class AzureBackend:
             return SendFailure(message.envelope.id, str(error), retryable=retryable), error
 
     def _executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(SEND_CONCURRENCY, thread_name_prefix="azure-send")

@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapters.azure import names
-from adapters.azure.dead_letters import record_reason
 from adapters.azure.encoding import encode
 from adapters.azure.payloads import MissingClaimCheck, Pointer, is_pointer
 from adapters.azure.producer import NEVER, time_to_live, visibility_for
@@ -126,6 +125,8 @@ class QueueReceiver:
         poison = names.poison_queue_name(self.backend.queue_name(queue))
         poison_id = self.backend.put(poison, encode(body), ttl=NEVER)
         log.warning("moved message %s of %s to %s: %s", message_id, queue, poison, outcome.reason)
+        from adapters.azure.dead_letters import record_reason
+
         try:
             record_reason(
                 self.backend.entities,

@@ -188,3 +188,36 @@ def test_the_generated_timer_sends_its_task_once_a_tick(
     tick(TimerRequest(past_due=False))  # the same minute: the dedup key drops it
     [message] = deployed.peek("reports")
     assert decode_envelope(decode(message.content)).task == "tests.azure.apps.report"
+
+
+@pytest.mark.emulator
+def test_a_first_message_imports_no_azure_sdk(tmp_path: Path, deployed: Deployed) -> None:
+    """The cold path: a fresh process imports the function app and runs one message, with its
+    claim and result in Table storage, without azure-core, requests or the storage SDKs."""
+    import os
+    import subprocess
+    import sys
+
+    project.write(apps.app, REFERENCE, tmp_path)
+    handle = apps.add.delay(3, 4)
+    [message] = deployed.receive()
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from function_app import app\n"
+        "from azure.functions import queue\n"
+        "[f] = [f for f in app.get_functions() if f.get_function_name() == 'queue_default']\n"
+        f"body = __import__('base64').b64decode({message.content!r})\n"
+        "f.get_user_function()(queue.QueueMessage(id='m', body=body, dequeue_count=1))\n"
+        "heavy = ['azure.core', 'azure.data.tables', 'azure.storage.queue', 'requests']\n"
+        "print([m for m in [*heavy, 'pydantic'] if m in sys.modules])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "AzureWebJobsStorage": deployed.backend.config.connection_string or ""}
+    env.pop("AZURE_STORAGE_CONNECTION_STRING", None)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert handle.result(timeout=1) == 7
