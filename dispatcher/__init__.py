@@ -44,6 +44,7 @@ from dispatcher.errors import (
     InvalidMessage,
     InvalidTaskOption,
     MalformedMessage,
+    MessageRefused,
     MissingDependency,
     NonRetryable,
     QueueNotFound,
@@ -58,6 +59,7 @@ from dispatcher.errors import (
     UnsupportedEnvelopeVersion,
 )
 from dispatcher.execution import Executor
+from dispatcher.middleware import Middleware
 from dispatcher.options import RateLimit, TaskOptions
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
@@ -87,6 +89,8 @@ __all__ = [
     "InvalidMessage",
     "InvalidTaskOption",
     "MalformedMessage",
+    "MessageRefused",
+    "Middleware",
     "MissingDependency",
     "NonRetryable",
     "Outcome",
