@@ -64,7 +64,7 @@ def provision(
                 for r in decided.records
             ],
         )
-    creator = _Creator(backend)
+    creator = Creator(backend)
     table = creator.handlers()
     for record in decided.records:
         table[type(record)](record)
@@ -84,7 +84,7 @@ def _only(decided: AwsPlan, kind: type[Any]) -> Any:
 
 
 @dataclass
-class _Creator:
+class Creator:
     """Carries out each record against the endpoint."""
 
     backend: AwsBackend

@@ -9,9 +9,9 @@ import pytest
 
 from adapters.aws.deploy import cloudformation, sam, serverless
 from adapters.aws.deploy.policy import POLICY as AWS
-from adapters.aws.deploy.policy import _Decider
+from adapters.aws.deploy.policy import Decider
 from adapters.aws.deploy.records import RECORD_TYPES, AwsPlan, SqsQueue
-from adapters.aws.provision import _Creator
+from adapters.aws.provision import Creator
 from dispatcher.deploy import hcl
 from dispatcher.deploy.errors import UnknownFormat, UnsupportedResource
 from dispatcher.deploy.graph import ordered
@@ -131,12 +131,12 @@ def hand_plan() -> AwsPlan:
 
 
 def test_the_policy_decides_every_resource_type() -> None:
-    table = _Decider(hand_model(), DeploySettings()).handlers()
+    table = Decider(hand_model(), DeploySettings()).handlers()
     assert [t.__name__ for t in RESOURCE_TYPES if t not in table] == []
 
 
 def test_the_emulator_carries_out_every_record_type() -> None:
-    table = _Creator(backend=None).handlers()  # type: ignore[arg-type]
+    table = Creator(backend=None).handlers()  # type: ignore[arg-type]
     assert [t.__name__ for t in RECORD_TYPES if t not in table] == []
 
 

@@ -218,7 +218,7 @@ class AwsPolicy:
     def decide(self, deployment: Deployment, settings: DeploySettings) -> AwsPlan:
         """The AWS records of ``deployment``; raises :class:`UndeployableApp` with every
         problem, one line each."""
-        decider = _Decider(deployment, settings)
+        decider = Decider(deployment, settings)
         records = decider.records()
         if decider.problems:
             raise UndeployableApp(deployment.app, decider.problems)
@@ -236,7 +236,7 @@ class AwsPolicy:
 POLICY = AwsPolicy()
 
 
-class _Decider:
+class Decider:
     """The decisions for one deployment, with the problems found on the way."""
 
     def __init__(self, deployment: Deployment, settings: DeploySettings) -> None:
