@@ -227,6 +227,11 @@ class AwsBackend:
             )
         return stats
 
+    def knows(self, message_id: str) -> bool | None:
+        """``True`` once ``message_id`` has a result; ``None`` before (SQS cannot look a
+        message up by id)."""
+        return True if self.results.get(message_id) is not None else None
+
     def revoke(self, message_id: str, task: str) -> None:
         """Record ``message_id`` as revoked; the handler acknowledges it without running when
         it arrives (SQS cannot delete a message by id)."""
