@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from dispatcher.backend import Backend, Outgoing, Receipt, SendFailure
 from dispatcher.backends import resolve_backend
 from dispatcher.errors import BatchSendError, DuplicateTask, InvalidTaskOption, UnknownTask
+from dispatcher.middleware import Hooks, Middleware, call_after, default_middleware
 from dispatcher.options import KeySource, RateLimit, build_options
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
@@ -43,7 +44,13 @@ class Dispatcher:
     connects anywhere until the first send or receive.
     """
 
-    def __init__(self, name: str, backend: Backend | str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        backend: Backend | str | None = None,
+        *,
+        middleware: Sequence[Middleware] | None = None,
+    ) -> None:
         if not name or not name.replace("-", "").isalnum() or name != name.lower():
             raise ValueError(f"app name {name!r}: use lowercase letters, digits and hyphens")
         self.name = name
@@ -51,6 +58,10 @@ class Dispatcher:
         self._given: Backend | None = None  # a backend object handed to us
         self._made: Backend | None = None  # a backend we made from a spec
         self._backend_spec: str | None = None
+        self.middleware: list[Middleware] = (
+            default_middleware() if middleware is None else list(middleware)
+        )
+        self.hooks = Hooks(self.middleware)
         if backend is not None:
             self.use(backend)
 
@@ -137,6 +148,14 @@ class Dispatcher:
                     f"but not for {plain.name!r}; give ordered tasks their own queue",
                 )
 
+    def add_middleware(self, middleware: Middleware, *, index: int | None = None) -> None:
+        """Add ``middleware`` at the end of the list (or at ``index``)."""
+        if index is None:
+            self.middleware.append(middleware)
+        else:
+            self.middleware.insert(index, middleware)
+        self.hooks = Hooks(self.middleware)
+
     @property
     def queues(self) -> dict[str, QueueSpec]:
         """Every queue the app's tasks use, by name."""
@@ -208,6 +227,8 @@ class Dispatcher:
     def send_message(self, task: Task[Any, R], message: Outgoing) -> TaskHandle[R]:
         """Hand one built message to the backend."""
         receipt = self.backend.send(message)
+        if self.hooks.after_send:
+            call_after(self.hooks.after_send, self, message.envelope, receipt)
         return TaskHandle(self, task, receipt.duplicate_of or receipt.id)
 
     def send_messages(
@@ -219,6 +240,9 @@ class Dispatcher:
         if failures:
             raise BatchSendError(failures, len(messages))
         receipts = [o for o in outcomes if isinstance(o, Receipt)]
+        if self.hooks.after_send:
+            for message, receipt in zip(messages, receipts, strict=True):
+                call_after(self.hooks.after_send, self, message.envelope, receipt)
         return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
 
 

@@ -69,12 +69,14 @@ class AwsBackend:
 
     # --- queues ------------------------------------------------------------------------------
 
-    def target(self, queue: str) -> QueueTarget:
-        """The SQS queue of task queue ``queue`` (its URL is looked up once)."""
+    def target(self, queue: str, ordered: bool | None = None) -> QueueTarget:
+        """The SQS queue of task queue ``queue`` (its URL is looked up once). Senders say
+        whether it is ordered (``Outgoing.ordered``); receivers, which know the app, need not."""
         found = self._targets.get(queue)
         if found is None:
-            spec = self.app.queues.get(queue)
-            ordered = spec.ordered if spec is not None else False
+            if ordered is None:
+                spec = self.app.queues.get(queue)
+                ordered = spec.ordered if spec is not None else False
             name = naming.queue_name(self.app.name, queue, ordered)
             found = self._targets[queue] = QueueTarget(queue, name, self.queue_url(name), ordered)
         return found
@@ -104,7 +106,7 @@ class AwsBackend:
     def send(self, message: Outgoing) -> Receipt:
         """SendMessage one envelope (unless its dedup key was sent in the last five minutes:
         the receipt then names the earlier message)."""
-        target = self.target(message.queue)
+        target = self.target(message.queue, message.ordered)
         duplicate = self._duplicate(message, target)
         if duplicate is not None:
             return duplicate
@@ -124,7 +126,7 @@ class AwsBackend:
         for index, message in enumerate(messages):
             by_queue.setdefault(message.queue, []).append(index)
         for queue, indexes in by_queue.items():
-            target = self.target(queue)
+            target = self.target(queue, messages[indexes[0]].ordered)
             entries = []
             for i in indexes:
                 results[i] = self._duplicate(messages[i], target)

@@ -24,7 +24,7 @@ from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
 from adapters.aws.producer import MAX_DELAY, fifo_id
 from adapters.aws.results import BatchedResults
-from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome, RetryLater
+from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, RetryLater
 from dispatcher.execution import Executor
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ def log() -> logging.Logger:
     return logging.getLogger("dispatcher.aws")
 
 
-#: The executor's reason for a message whose eta is still in the future.
-NOT_DUE = "not due yet"
 #: SQS's longest visibility timeout.
 MAX_VISIBILITY = 43_200
 #: Message attributes set on dead-lettered messages.
@@ -146,7 +144,7 @@ class SqsEventProcessor:
         if isinstance(outcome, DeadLetter):
             return self.dead_letter(record, outcome.reason)
         queue = queue_of(record)
-        if outcome.reason == NOT_DUE and not queue.endswith(".fifo"):
+        if outcome.cause is Cause.NOT_DUE and not queue.endswith(".fifo"):
             self.hop(record, outcome.delay)
             return True
         visibility = min(MAX_VISIBILITY, max(0, math.ceil(outcome.delay)))
