@@ -11,11 +11,18 @@ emulators without credentials.
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 from adapters.gcp.config import GcpConfig
 from adapters.gcp.objects import GcsObjects, Objects
 from dispatcher.errors import MissingDependency
+
+# google-api-core warns on every import that Python 3.11 support ends in 2027: not news to
+# anyone running a task, and printed by every command.
+warnings.filterwarnings(
+    "ignore", category=FutureWarning, module=r"google\.api_core\._python_version_support"
+)
 
 
 class Clients:

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dispatcher import dead_letters
 from dispatcher.backend import Cause, DeadLetterEntry, Outgoing
-from dispatcher.envelope import Envelope, decode, utcnow
-from dispatcher.errors import InvalidMessage, UnknownDeadLetter
+from dispatcher.envelope import Envelope, utcnow
+from dispatcher.errors import UnknownDeadLetter
 
 if TYPE_CHECKING:
     from adapters.gcp.producer import GcpBackend
@@ -79,18 +80,21 @@ class GcsDeadLetters:
 
     def replay(self, message_ids: Sequence[str] | None = None) -> list[DeadLetterEntry]:
         """Send dead letters back to their queues (see the module)."""
-        chosen = [self.show(i) for i in message_ids] if message_ids is not None else self.entries()
-        replayed = []
+        chosen = self._chosen(message_ids)
         for entry in chosen:
             self.backend.resend(self._outgoing(entry))
             self.objects.delete(self.key(entry.queue, entry.id))
-            replayed.append(entry)
-        return replayed
+        return chosen
 
     def purge(self, message_ids: Sequence[str] | None = None) -> int:
         """Delete dead letters for good; how many were deleted."""
-        chosen = [self.show(i) for i in message_ids] if message_ids is not None else self.entries()
+        chosen = self._chosen(message_ids)
         return sum(self.objects.delete(self.key(e.queue, e.id)) for e in chosen)
+
+    def _chosen(self, message_ids: Sequence[str] | None) -> list[DeadLetterEntry]:
+        if message_ids is None:
+            return self.entries()
+        return dead_letters.choose([self.show(i) for i in dict.fromkeys(message_ids)], message_ids)
 
     def _queues(self) -> list[str]:
         names = {key.removeprefix(PREFIX).split("/", 1)[0] for key in self.objects.keys(PREFIX)}
@@ -99,14 +103,13 @@ class GcsDeadLetters:
     def _outgoing(self, entry: DeadLetterEntry) -> Outgoing:
         spec = self.backend.app.queues.get(entry.queue)
         timeout = spec.timeout if spec is not None else 60.0
-        try:
-            envelope = decode(entry.body)
-        except InvalidMessage:  # sent as it was: it will be dead-lettered again, with reason
-            placeholder = Envelope(id=entry.id, task=entry.task or "unknown", created_at=utcnow())
-            return Outgoing(placeholder, entry.body, entry.queue, timeout=timeout)
-        fresh = envelope.copy_with(attempt=1)
-        self.backend.results.forget(fresh.id)
-        return Outgoing(fresh, fresh.encode(), entry.queue, timeout=timeout)
+        body = dead_letters.replay_body(entry.body)
+        envelope = dead_letters.envelope_of(body)
+        if envelope is None:  # sent as it was: it will be dead-lettered again, with reason
+            envelope = Envelope(id=entry.id, task=entry.task or "unknown", created_at=utcnow())
+        else:
+            self.backend.results.forget(envelope.id)
+        return Outgoing(envelope, body, entry.queue, timeout=timeout)
 
 
 def _entry(data: bytes) -> DeadLetterEntry:

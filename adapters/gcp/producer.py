@@ -331,7 +331,8 @@ class GcpBackend:
         view = tasks_v2.Task.View.FULL if full else tasks_v2.Task.View.BASIC
         parent = self.config.queue_path(queue)
         with translated(f"listing the tasks of Cloud Tasks queue {parent}"):
-            return list(self.clients.tasks.list_tasks(parent=parent, response_view=view))
+            request = tasks_v2.ListTasksRequest(parent=parent, response_view=view)
+            return list(self.clients.tasks.list_tasks(request=request))
 
     def close(self) -> None:
         """Close the clients and the batch workers."""
