@@ -51,11 +51,17 @@ class Certificates:
     """The issuer's signing keys, ``{key id: PEM}``, from ``url`` (``https://`` or
     ``file://``), cached per ``Cache-Control: max-age``."""
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.url, self.clock = url, clock
+    def __init__(
+        self,
+        url: str,
+        *,
+        refetch_interval: float = REFETCH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url, self.clock, self.refetch_interval = url, clock, refetch_interval
         self._keys: dict[str, str] = {}
         self._fresh_until = 0.0
-        self._fetched_at = -REFETCH_INTERVAL
+        self._fetched_at = -refetch_interval
         self._lock = threading.Lock()
 
     def keys(self, key_id: str | None) -> Mapping[str, str]:
@@ -63,7 +69,7 @@ class Certificates:
         now = self.clock()
         stale = now >= self._fresh_until
         unknown = key_id is not None and key_id not in self._keys
-        if stale or (unknown and now - self._fetched_at >= REFETCH_INTERVAL):
+        if stale or (unknown and now - self._fetched_at >= self.refetch_interval):
             with self._lock:
                 self._fetch(now)
         return self._keys
@@ -75,7 +81,7 @@ class Certificates:
                 control = response.headers.get("Cache-Control", "") if response.headers else ""
         except (OSError, ValueError) as error:
             if self._keys:  # keep the old keys for a while rather than refuse every push
-                self._fresh_until = now + REFETCH_INTERVAL
+                self._fresh_until = now + self.refetch_interval
                 return
             raise Unauthorized(401, f"cannot fetch the token signing keys: {error}") from None
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):

@@ -127,7 +127,8 @@ class GcpBackend:
         try:
             name = self._create(message, deadline=deadline, name=dedup_task_id(queue_id, key))
         except TaskNameTaken:
-            if hold.previous is None:
+            if hold.previous is None:  # no record of the first: say so, keep nothing held
+                self.results.release_key(queue_id, key, envelope.id)
                 raise
             self.results.restore_key(queue_id, key, hold.previous, window)
             return Receipt(envelope.id, duplicate_of=hold.previous)
