@@ -53,7 +53,9 @@ class Receiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.server = uvicorn.Server(
-            uvicorn.Config(create_app(build_service), host="127.0.0.1", port=port, log_level="error")
+            uvicorn.Config(
+                create_app(build_service), host="127.0.0.1", port=port, log_level="error"
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -19,7 +19,7 @@ class StrictObjects:
         self._bucket = bucket
         self.objects: dict[str, Stored] = {}
         self.writes: list[tuple[str, int | None]] = []
-        self.before_write: Callable[[str], None] | None = None
+        self.before_write: Callable[[str], object] | None = None
         self._generations = itertools.count(1_000)
         self._lock = threading.Lock()
 

@@ -222,8 +222,6 @@ def test_purge_and_queue_counts(deployed: Gcp) -> None:
 def test_a_missing_queue_is_named(deployed: Gcp) -> None:
     from dispatcher.errors import QueueNotFound
 
-    deployed.backend.clients.tasks.delete_queue(
-        name=deployed.backend.config.queue_path("default")
-    )
+    deployed.backend.clients.tasks.delete_queue(name=deployed.backend.config.queue_path("default"))
     with pytest.raises(QueueNotFound, match="queue"):
         apps.add.delay(1, 1)

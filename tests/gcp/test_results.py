@@ -22,9 +22,7 @@ class Clock:
 
 
 def _final(task_id: str, status: Status = Status.SUCCEEDED) -> TaskResult:
-    return TaskResult(
-        id=task_id, task="t", status=status, value=1, updated_at=datetime.now(UTC)
-    )
+    return TaskResult(id=task_id, task="t", status=status, value=1, updated_at=datetime.now(UTC))
 
 
 def test_a_fresh_claim_is_a_create_only_write() -> None:
@@ -111,9 +109,7 @@ def test_gcs_receives_the_preconditions(deployed: Gcp) -> None:
     uploads = [r for r in deployed.gcs.requests() if r.startswith("POST /upload/")]
     assert "ifGenerationMatch=0" in uploads[-1].split("?", 1)[1]
     results.save(
-        TaskResult(
-            id="pre-1", task="t", status=Status.RETRYING, updated_at=datetime.now(UTC)
-        )
+        TaskResult(id="pre-1", task="t", status=Status.RETRYING, updated_at=datetime.now(UTC))
     )
     stored = deployed.backend.clients.objects.read(results.key("pre-1"))
     assert stored is not None and stored.generation > 0
