@@ -43,7 +43,8 @@ def test_a_retry_waits_for_the_tasks_own_backoff(gcp: Gcp) -> None:
     handle = apps.flaky.delay("k")
     assert handle.result(timeout=20) == "k"
     times = [float(call[1]) for call in _calls("flaky")]  # type: ignore[index]
-    assert len(times) == 2 and times[1] - times[0] >= 1.4  # Retry(delay=1.5): the emulator alone would retry at once
+    # Retry(delay=1.5): the emulator alone would retry at once.
+    assert len(times) == 2 and times[1] - times[0] >= 1.4
 
 
 def test_dead_lettered_after_its_attempts_with_the_reason(gcp: Gcp) -> None:
