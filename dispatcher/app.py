@@ -8,11 +8,18 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from dispatcher import declaring
 from dispatcher.backend import Backend, Outgoing, Receipt, SendFailure
 from dispatcher.backends import resolve_backend
-from dispatcher.errors import BatchSendError, DuplicateTask, InvalidTaskOption, UnknownTask
+from dispatcher.errors import (
+    BatchSendError,
+    DuplicateTask,
+    InvalidArguments,
+    InvalidTaskOption,
+    UnknownTask,
+)
 from dispatcher.middleware import Hooks, Middleware, call_after, default_middleware
-from dispatcher.options import KeySource, RateLimit, build_options
+from dispatcher.options import KeySource, RateLimit, build_options, option_problems
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
 
@@ -23,6 +30,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 BACKEND_ENV = "DISPATCHER_BACKEND"
+#: The longest countdown a backend holds unless it says otherwise (``backend.max_delay``).
+DEFAULT_MAX_DELAY = 365 * 86_400
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,26 @@ class Dispatcher:
     ) -> Task[Any, Any]:
         qualname = function.__qualname__.replace(".<locals>", "")
         task_name = name or f"{function.__module__}.{qualname}"
+        collector = declaring.current()
+        if collector is None:
+            return self._declare(function, task_name, options)
+        # The CLI is loading the app: record every problem and let the import go on.
+        parameters = list(inspect.signature(function).parameters)
+        problems = [str(p) for p in option_problems(task_name, parameters, **options)]
+        bad_retry = collector.retries.pop(id(options.get("retry")), None)
+        if bad_retry is not None:
+            problems.append(str(InvalidTaskOption(task_name, "retry", str(bad_retry))))
+        if not problems:
+            try:
+                return self._declare(function, task_name, options)
+            except InvalidTaskOption as error:
+                problems.append(str(error))
+        collector.problems += problems
+        return function  # type: ignore[return-value]  # the app will not be used
+
+    def _declare(
+        self, function: Callable[..., Any], task_name: str, options: dict[str, Any]
+    ) -> Task[Any, Any]:
         if task_name in self.tasks:
             raise DuplicateTask(f"app {self.name!r} already has a task named {task_name!r}")
         parameters = inspect.signature(function).parameters
@@ -220,21 +249,38 @@ class Dispatcher:
         """Send a task by name (for producers that do not import the function's module)."""
         return self.get_task(task_name).send(args=args, kwargs=kwargs)
 
+    def _check_delay(self, task: Task[Any, Any], message: Outgoing) -> None:
+        """Refuse a delay no backend of this kind can hold, naming its limit."""
+        if not message.delay:
+            return
+        limit = getattr(self.backend, "max_delay", None) or DEFAULT_MAX_DELAY
+        if message.delay > limit:
+            raise InvalidArguments(
+                task.name,
+                [
+                    f"a delay of {message.delay / 86_400:,.1f} days is beyond the "
+                    f"{limit / 86_400:g}-day limit of the {self.backend_spec!r} backend"
+                ],
+            )
+
     def handle(self, task_id: str, task_name: str | None = None) -> TaskHandle[Any]:
         """A handle for an invocation sent earlier, by id."""
         return TaskHandle(self, self.tasks.get(task_name) if task_name else None, task_id)
 
     def send_message(self, task: Task[Any, R], message: Outgoing) -> TaskHandle[R]:
         """Hand one built message to the backend."""
+        self._check_delay(task, message)
         receipt = self.backend.send(message)
         if self.hooks.after_send:
             call_after(self.hooks.after_send, self, message.envelope, receipt)
-        return TaskHandle(self, task, receipt.duplicate_of or receipt.id)
+        return TaskHandle(self, task, receipt.duplicate_of or receipt.id, receipt)
 
     def send_messages(
         self, task: Task[Any, R], messages: Sequence[Outgoing]
     ) -> list[TaskHandle[R]]:
         """Hand a batch to the backend; raise if any message was not accepted."""
+        for message in messages:
+            self._check_delay(task, message)
         outcomes = self.backend.send_many(messages) if messages else []
         failures = [o for o in outcomes if isinstance(o, SendFailure)]
         if failures:
@@ -243,7 +289,7 @@ class Dispatcher:
         if self.hooks.after_send:
             for message, receipt in zip(messages, receipts, strict=True):
                 call_after(self.hooks.after_send, self, message.envelope, receipt)
-        return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
+        return [TaskHandle(self, task, r.duplicate_of or r.id, r) for r in receipts]
 
 
 class TaskDecorator:

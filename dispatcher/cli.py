@@ -18,11 +18,14 @@ from rich.table import Table
 from rich.text import Text
 
 from dispatcher.console import AppArg, BackendOpt, console, fail, load, plain
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import DispatcherError, ResultTimeout
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from dispatcher.app import Dispatcher
     from dispatcher.backend import Backend, DeadLetterEntry, DeadLetters
+    from dispatcher.task import TaskHandle
 
 cli = typer.Typer(
     name="dispatcher",
@@ -98,46 +101,44 @@ def _source(source: Any) -> str:
     return source if isinstance(source, str) else getattr(source, "__name__", repr(source))
 
 
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
 @cli.command()
 def send(
     app: AppArg,
     task: Annotated[str, typer.Argument(help="Task name, as `dispatcher tasks` lists it.")],
     args: Annotated[
-        list[str] | None, typer.Argument(help="Arguments, each JSON (or plain text).")
-    ] = None,
-    kwarg: Annotated[
-        list[str] | None, typer.Option("--kwarg", "-k", help="A keyword argument, NAME=JSON.")
+        list[str] | None,
+        typer.Argument(
+            help="Arguments in order, then NAME=VALUE ones. A str parameter takes the text "
+            "as it is; any other takes JSON of its type."
+        ),
     ] = None,
     countdown: Annotated[float | None, typer.Option(help="Run after this many seconds.")] = None,
-    dedup_key: Annotated[str | None, typer.Option(help="Drop repeats of this key.")] = None,
+    dedup_key: Annotated[
+        str | None, typer.Option(help="Drop repeats of this key (within the backend's window).")
+    ] = None,
     wait: Annotated[float | None, typer.Option(help="Wait this long for the result.")] = None,
     backend: BackendOpt = None,
 ) -> None:
-    """Send one task with arguments given as JSON values."""
+    """Send one task."""
+    from dispatcher import arguments
+
     loaded = load(app, backend)
-    kwargs: dict[str, Any] = {}
-    for item in kwarg or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--kwarg {item!r}: use NAME=VALUE")
-        kwargs[name] = _json_or_text(value)
     try:
-        handle = loaded.get_task(task).send(
-            args=[_json_or_text(a) for a in args or []],
-            kwargs=kwargs,
-            countdown=countdown,
-            dedup_key=dedup_key,
+        declared = loaded.get_task(task)
+        call_args, call_kwargs = arguments.parse(declared, args or [])
+        handle = declared.send(
+            args=call_args, kwargs=call_kwargs, countdown=countdown, dedup_key=dedup_key
         )
     except DispatcherError as error:
         fail(str(error))
-    console.print(f"sent [bold]{plain(task)}[/] as [cyan]{plain(handle.id)}[/]")
+    first = handle.receipt.duplicate_of if handle.receipt else None
+    if first is not None:
+        key = plain(dedup_key or "declared")
+        console.print(
+            f"duplicate of [cyan]{plain(first)}[/] (dedup key {key}): not sent again",
+        )
+    else:
+        console.print(f"sent [bold]{plain(task)}[/] as [cyan]{plain(handle.id)}[/]")
     if wait is not None:
         _print_result(loaded, handle.id, wait)
 
@@ -154,16 +155,47 @@ def result(
 
 
 def _print_result(app: Dispatcher, task_id: str, wait: float) -> None:
+    import time
+
+    from dispatcher.backend import MessageLookup
+
     handle = app.handle(task_id)
+    backend = _backend(app)
+    if isinstance(backend, MessageLookup) and backend.knows(task_id) is False:
+        fail(f"no message with id {task_id!r} on {app.backend_spec}", code=2)
+    deadline = time.monotonic() + wait
+    spinner = console.status(f"waiting for {plain(task_id)}") if wait > 0 else None
+    if spinner is not None and console.is_terminal:
+        spinner.start()
     try:
-        value = handle.result(timeout=wait)
-    except DispatcherError as error:
-        record = handle.status()
-        state = record.status.value if record else "pending"
-        console.print(f"[yellow]{plain(task_id)}[/] {state}: {plain(error)}")
-        raise typer.Exit(code=1) from None
+        value = _wait(handle, task_id, deadline, spinner)
+    finally:
+        if spinner is not None:
+            spinner.stop()
     shown = json.dumps(value, default=str)
     console.print(f"[green]{plain(task_id)}[/] succeeded: {plain(shown)}")
+
+
+def _wait(handle: TaskHandle[Any], task_id: str, deadline: float, spinner: Status | None) -> Any:
+    import time
+
+    while True:
+        try:
+            return handle.result(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+        except ResultTimeout:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                record = handle.status()
+                state = record.status.value if record else "pending"
+                console.print(f"[yellow]{plain(task_id)}[/] is still {state}")
+                raise typer.Exit(code=1) from None
+            if spinner is not None:
+                spinner.update(f"waiting for {plain(task_id)}: {left:.0f}s left")
+        except DispatcherError as error:
+            record = handle.status()
+            state = record.status.value if record else "failed"
+            console.print(f"[red]{plain(task_id)}[/] {state}: {plain(error)}")
+            raise typer.Exit(code=1) from None
 
 
 @cli.command()

@@ -17,8 +17,8 @@ from rich.text import Text
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 AppArg = Annotated[str, typer.Argument(help="The app: package.module[:attr], e.g. samples.shop")]
 BackendOpt = Annotated[
@@ -40,10 +40,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def load(reference: str, backend: str | None = None) -> Dispatcher:
     """The app at ``reference``, on ``backend`` when given; one line and exit 2 if not found."""
-    from dispatcher.loading import AppNotFound, load_app
+    from dispatcher.loading import AppNotFound, InvalidApp, load_app
 
     try:
-        app = load_app(reference)
+        app = load_app(reference, collect=True)
+    except InvalidApp as error:
+        for problem in error.problems:
+            errors.print(Text.assemble(("✗ ", "red"), problem), soft_wrap=True)
+        fail(f"module {error.module!r} declares {len(error.problems)} invalid task option(s)")
     except AppNotFound as error:
         fail(str(error))
     if backend:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack
 
 from dispatcher import context
-from dispatcher.backend import Outgoing, Status, TaskResult
+from dispatcher.backend import Outgoing, Receipt, Status, TaskResult
 from dispatcher.envelope import Envelope, new_id, utcnow
 from dispatcher.errors import (
     InvalidArguments,
@@ -185,15 +185,38 @@ class AsyncTask(Task[P, R]):
 class TaskHandle(Generic[R]):
     """A sent invocation: its id, its status, and (when it finishes) its result."""
 
-    def __init__(self, app: Dispatcher, task: Task[Any, R] | None, task_id: str) -> None:
+    def __init__(
+        self,
+        app: Dispatcher,
+        task: Task[Any, R] | None,
+        task_id: str,
+        receipt: Receipt | None = None,
+    ) -> None:
         self.app, self.task, self.id = app, task, task_id
+        #: The backend's receipt when this handle comes from a send (``receipt.duplicate_of``
+        #: says the message was dropped as a duplicate of that earlier one, which ``id`` is).
+        self.receipt = receipt
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.task.name if self.task else '?'} {self.id}>"
 
     def status(self) -> TaskResult | None:
-        """The stored record, or ``None`` while nothing has been recorded."""
+        """The stored record, or ``None`` while nothing has been recorded (a method: it asks
+        the backend each time)."""
         return self.app.backend.results.get(self.id)
+
+    def revoke(self) -> None:
+        """Make sure this invocation never runs (one already running is not interrupted):
+        its result then says ``revoked`` and :meth:`result` raises ``TaskRevoked``."""
+        from dispatcher.backend import QueueControl
+        from dispatcher.errors import Unsupported
+
+        backend = self.app.backend
+        if not isinstance(backend, QueueControl):
+            raise Unsupported(f"the {self.app.backend_spec!r} backend cannot revoke messages")
+        record = self.status()
+        name = record.task if record else (self.task.name if self.task else "?")
+        backend.revoke(self.id, name)
 
     def result(self, timeout: float | None = None, poll: float = 0.02) -> R:
         """Wait for the task to finish and return its value.

@@ -28,6 +28,7 @@ from dispatcher.backend import (
     Receipt,
     RetryLater,
     SendFailure,
+    Status,
     TaskResult,
 )
 from dispatcher.plugins import Plugin
@@ -113,6 +114,31 @@ class InMemoryBackend:
 
     def close(self) -> None:
         return None
+
+    def knows(self, message_id: str) -> bool:
+        """Whether ``message_id`` was ever sent here."""
+        return any(m.envelope.id == message_id for m in self.sent)
+
+    def revoke(self, message_id: str, task: str) -> None:
+        """Record it revoked and drop it from the queue."""
+        self.results.save(
+            TaskResult(
+                id=message_id,
+                task=task,
+                status=Status.REVOKED,
+                reason="revoked",
+                updated_at=datetime.fromtimestamp(self.now, UTC),
+            )
+        )
+        self._due = [item for item in self._due if item[2].envelope.id != message_id]
+        heapq.heapify(self._due)
+
+    def purge(self, queue: str) -> int:
+        """Drop every message of ``queue``."""
+        kept = [item for item in self._due if item[2].queue != queue]
+        removed, self._due = len(self._due) - len(kept), kept
+        heapq.heapify(self._due)
+        return removed
 
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """Due and delayed messages per queue, by the virtual clock."""

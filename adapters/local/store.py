@@ -475,6 +475,16 @@ class LocalBackend:
             stats.append(QueueStat(queue, ready, leased, delayed, int(dead.get(queue, 0))))
         return stats
 
+    def knows(self, message_id: str) -> bool:
+        """Whether ``message_id`` is queued, has a result or is a dead letter."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)"
+            " OR EXISTS (SELECT 1 FROM results WHERE id = ?)"
+            " OR EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)",
+            (message_id, message_id, message_id),
+        ).fetchone()
+        return bool(row[0])
+
     def revoke(self, message_id: str, task: str) -> None:
         """Record ``message_id`` as revoked and delete it from its queue unless a worker holds
         it (a running task is not interrupted; its own result then replaces the mark)."""
