@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,aws,infra
+EXTRAS := dev,aws,infra,gcp
 
 .PHONY: demo test lint typecheck pytest bench clean
 
