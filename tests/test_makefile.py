@@ -25,7 +25,7 @@ def test_every_install_step_is_announced_and_not_silenced(tmp_path: Path) -> Non
     for target in ("demo", "pytest"):
         plan = _plan(target, tmp_path)
         installs = [line for line in plan if " install " in line or line.startswith("npm ci")]
-        announced = [line for line in plan if line.startswith("echo \"==> ")]
+        announced = [line for line in plan if line.startswith('echo "==> ')]
         assert installs, target
         assert len(announced) >= len([i for i in installs if "--upgrade pip" not in i])
         for line in installs:

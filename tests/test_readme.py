@@ -72,6 +72,6 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             assert done.stdout.splitlines()[0] == "ch_42"
             sent_id = done.stdout.splitlines()[-1].strip()
         if verb == "result":
-            assert f"{sent_id} succeeded: \"ch_42\"" in done.stdout
+            assert f'{sent_id} succeeded: "ch_42"' in done.stdout
     assert (tmp_path / "build" / "infra" / "main.tf").is_file()
     assert (tmp_path / "build" / "shop-lambda.zip").is_file()
