@@ -30,7 +30,14 @@ from dispatcher.backend import (
     TaskResult,
 )
 from dispatcher.envelope import Envelope, decode
-from dispatcher.errors import InvalidArguments, InvalidMessage, NonRetryable, TaskTimedOut
+from dispatcher.errors import (
+    InvalidArguments,
+    InvalidMessage,
+    MessageRefused,
+    NonRetryable,
+    TaskTimedOut,
+)
+from dispatcher.middleware import call_after
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -68,16 +75,21 @@ class Executor:
         """Run one delivery and say what to do with it. Never raises for a bad message or a
         failing task; only ``KeyboardInterrupt``/``SystemExit`` escape (the message then stays
         leased, and is delivered again)."""
+        hooks = self.app.hooks
         try:
             envelope = decode(delivery.body)
         except InvalidMessage as error:
-            return DeadLetter(str(error))
+            return self._dropped(None, DeadLetter(str(error), cause=Cause.MALFORMED))
         task = self.app.tasks.get(envelope.task)
-        if task is None:
-            return DeadLetter(
-                f"unknown task {envelope.task!r}", task=envelope.task, cause=Cause.UNKNOWN_TASK
-            )
         attempt = envelope.attempt + max(0, delivery.receive_count - 1)
+        if task is None:
+            unknown = DeadLetter(
+                f"unknown task {envelope.task!r}",
+                task=envelope.task,
+                cause=Cause.UNKNOWN_TASK,
+                attempt=attempt,
+            )
+            return self._dropped(envelope, unknown)
         now = self.clock()
         if envelope.expires_at is not None and envelope.expires_at.timestamp() <= now:
             expired = f"expired at {envelope.expires_at.isoformat()} before it ran"
@@ -95,7 +107,24 @@ class Executor:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
             return self._dead_letter(envelope, attempt, str(error), Cause.INVALID_ARGUMENTS)
-        return self._run(task, envelope, attempt, args, kwargs)
+        if hooks.before_run:
+            try:
+                for hook in hooks.before_run:
+                    hook(self.app, task, envelope, attempt)
+            except MessageRefused as error:
+                return self._dead_letter(envelope, attempt, f"refused: {error}", Cause.REFUSED)
+            except Exception as error:
+                return self._failed(task, envelope, attempt, error)
+        started = time.monotonic()
+        outcome = self._run(task, envelope, attempt, args, kwargs)
+        if hooks.after_run:
+            seconds = time.monotonic() - started
+            call_after(hooks.after_run, self.app, task, envelope, attempt, outcome, seconds)
+        if isinstance(outcome, RetryLater) and hooks.on_retry:
+            call_after(hooks.on_retry, self.app, envelope, outcome)
+        elif isinstance(outcome, DeadLetter) and hooks.on_dead_letter:
+            call_after(hooks.on_dead_letter, self.app, envelope, outcome)
+        return outcome
 
     def _run(
         self,
@@ -150,7 +179,7 @@ class Executor:
         policy = task.options.retry
         if policy.should_retry(error, attempt):
             self._record(envelope, attempt, Status.RETRYING, error=error, trace=trace)
-            return RetryLater(policy.delay_for(attempt), described)
+            return RetryLater(policy.delay_for(attempt), described, Cause.FAILED)
         if isinstance(error, (NonRetryable, *policy.never_retry)):
             reason = f"non-retryable error on attempt {attempt}: {described}"
             cause = Cause.NON_RETRYABLE
@@ -167,7 +196,14 @@ class Executor:
         self, envelope: Envelope, attempt: int, reason: str, cause: Cause
     ) -> DeadLetter:
         self._record(envelope, attempt, Status.FAILED, reason=reason)
-        return DeadLetter(reason, task=envelope.task, cause=cause, attempt=attempt)
+        letter = DeadLetter(reason, task=envelope.task, cause=cause, attempt=attempt)
+        return self._dropped(envelope, letter)
+
+    def _dropped(self, envelope: Envelope | None, letter: DeadLetter) -> DeadLetter:
+        """A message dead-lettered before its task ran: tell the middleware."""
+        if self.app.hooks.on_dead_letter:
+            call_after(self.app.hooks.on_dead_letter, self.app, envelope, letter)
+        return letter
 
     def _record(
         self,
