@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import cloud_tasks_emulator, gcs_emulator, moto_server
+from tests.servers import azurite_server, cloud_tasks_emulator, gcs_emulator, moto_server
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +69,10 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
     log = tmp_path_factory.mktemp("gcs") / "requests.log"
     with gcs_emulator(log) as url:
         yield GcsEmulator(url, log)
+
+
+@pytest.fixture(scope="session")
+def azurite_connection() -> Iterator[str]:
+    """Azurite for the whole session: its development account's connection string."""
+    with azurite_server() as connection:
+        yield connection

@@ -258,6 +258,11 @@ class AzureBackend:
             raise mapped from error
         return int(properties.approximate_message_count or 0)
 
+    def knows(self, message_id: str) -> bool | None:
+        """``True`` once ``message_id`` has a record; ``None`` before (a Storage Queue cannot
+        look a message up by id)."""
+        return True if self.results.get(message_id) is not None else None
+
     def revoke(self, message_id: str, task: str) -> None:
         """Record ``message_id`` as revoked: the function acknowledges it without running it.
         The message itself stays on its queue until then (Azure deletes a message only with

@@ -44,11 +44,16 @@ if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
     from dispatcher.options import Schedule
 
-TEMPLATE = "azure/function_app.py.j2"
+#: The template, in ``templates/`` of the ``adapters.azure`` package (a link to the
+#: repository's ``templates/azure``, shipped as package data).
+TEMPLATE = "function_app.py.j2"
 #: host.json's queue trigger bounds and defaults.
 MAX_BATCH_SIZE = 32
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_NEW_BATCH_THRESHOLD = DEFAULT_BATCH_SIZE // 2
+#: Deliveries beyond a task's attempts before the host poisons a message that keeps dying
+#: without an outcome: the margin the AWS policy gives SQS's redrive too.
+DEQUEUE_MARGIN = 5
 #: Seconds of functionTimeout past the longest task timeout (recording the result).
 FUNCTION_TIMEOUT_MARGIN = 30
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
@@ -126,12 +131,13 @@ def ncrontab(schedule: Schedule, task: str = "") -> str:
             "(NCRONTAB): use an interval that divides an hour or a day, or a cron line"
         )
     cron = Cron.parse(schedule.expression)
-    if not cron.any_day and not cron.any_weekday:
+    fields = [_field(getattr(cron, name), _FULL[name]) for name in _FIELDS]
+    if fields[2] != "*" and fields[4] != "*":
         raise Unsupported(
             f"task {task!r}: schedule {schedule.expression!r} restricts both the day of the "
-            "month and the day of the week, which cron and NCRONTAB read differently: use one"
+            "month and the day of the week, which cron and NCRONTAB may read differently: "
+            "use one of them"
         )
-    fields = [_field(getattr(cron, name), _FULL[name]) for name in _FIELDS]
     return "0 " + " ".join(fields)
 
 
@@ -152,8 +158,6 @@ def _field(values: frozenset[int], full: int) -> str:
 
 def host_json(app: Dispatcher) -> dict[str, Any]:
     """host.json for ``app`` (see the module docstring)."""
-    from dispatcher.deploy.graph import REDRIVE_MARGIN
-
     tasks = list(app.tasks.values())
     limits = [t.options.concurrency for t in tasks if t.options.concurrency is not None]
     batch, threshold = DEFAULT_BATCH_SIZE, DEFAULT_NEW_BATCH_THRESHOLD
@@ -171,7 +175,7 @@ def host_json(app: Dispatcher) -> dict[str, Any]:
             "queues": {
                 "batchSize": batch,
                 "newBatchThreshold": threshold,
-                "maxDequeueCount": attempts + REDRIVE_MARGIN,
+                "maxDequeueCount": attempts + DEQUEUE_MARGIN,
                 "visibilityTimeout": timespan(math.ceil(first_retry)),
                 "messageEncoding": "base64",
             }
@@ -207,6 +211,7 @@ def function_app_source(app: Dispatcher, reference: str) -> str:
     if clash:
         raise Unsupported(f"two functions would be named {clash[0]!r}: rename a queue or task")
     return render_template(
+        "adapters.azure",
         TEMPLATE,
         app_name=app.name,
         reference=reference,

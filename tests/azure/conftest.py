@@ -1,5 +1,5 @@
-"""Fixtures for the Azure backend: one Azurite for the session (blob, queue and table on free
-127.0.0.1 ports, in memory), emptied before each test, and the test app deployed into it."""
+"""Fixtures for the Azure backend: the session's Azurite (``tests/conftest.py``) emptied before
+each test, and the test app deployed into it."""
 
 from __future__ import annotations
 
@@ -10,20 +10,12 @@ from typing import Any
 
 import pytest
 
-from adapters.azure.azurite import azurite
 from adapters.azure.config import AzureConfig
 from adapters.azure.encoding import decode
 from adapters.azure.producer import AzureBackend
 from adapters.azure.provision import Provisioned, provision
 from adapters.azure.receiver import QueueReceiver
 from tests.azure import apps
-
-
-@pytest.fixture(scope="session")
-def azurite_connection() -> Iterator[str]:
-    """Azurite for the whole session; its development account's connection string."""
-    with azurite() as connection:
-        yield connection
 
 
 def _empty(connection: str) -> None:

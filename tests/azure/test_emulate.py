@@ -20,7 +20,7 @@ from tests.azure import apps
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-COMMAND = [sys.executable, "-m", "tests.azure.cli", "emulate", "azure"]
+COMMAND = [sys.executable, "-m", "dispatcher.cli", "emulate", "azure"]
 
 
 def _start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

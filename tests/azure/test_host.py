@@ -3,13 +3,14 @@ own retry and poison rules, batches and leases, timers, and a host killed mid-ta
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -269,7 +270,7 @@ def test_a_host_killed_mid_task_loses_nothing(
 ) -> None:
     marker = tmp_path / "started"
     handle = apps.slow_once.delay(str(marker))
-    command = [sys.executable, "-m", "tests.azure.cli", "emulate", "azure", "tests.azure.apps:app"]
+    command = [sys.executable, "-m", "dispatcher.cli", "emulate", "azure", "tests.azure.apps:app"]
     command += ["--connection-string", storage, "--lease", "2", "--poll", "0.2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(
@@ -296,3 +297,58 @@ def test_a_host_killed_mid_task_loses_nothing(
         second.send_signal(signal.SIGINT)
         second.wait(timeout=30)
     assert deployed.peek("slow") == [] and deployed.peek("slow", poison=True) == []
+
+
+@pytest.fixture
+def served(tmp_path: Path, deployed: Deployed, storage: str) -> Iterator[LocalFunctionsHost]:
+    """The test app's generated functions, served on Azurite by run() in a thread."""
+    project.write(apps.app, "tests.azure.apps:app", tmp_path)
+    served = LocalFunctionsHost(
+        load_function_app(tmp_path / "function_app.py"),
+        HostSettings(max_polling_interval=0.2),
+        environ={"AzureWebJobsStorage": storage},
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=served.run, args=(stop,))
+    thread.start()
+    yield served
+    stop.set()
+    thread.join(timeout=30)
+    served.close()
+    entrypoint.reset()
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check()
+
+
+@pytest.mark.slow
+def test_a_served_app_runs_what_is_sent(served: LocalFunctionsHost) -> None:
+    assert apps.add.delay(2, 40).result(timeout=20) == 42
+    assert [h.result(timeout=20) for h in apps.add.map((i, i) for i in range(5))] == [
+        0,
+        2,
+        4,
+        6,
+        8,
+    ]
+
+
+@pytest.mark.slow
+def test_bad_input_is_poisoned_at_once_with_its_reason(
+    served: LocalFunctionsHost, deployed: Deployed
+) -> None:
+    unknown = apps.add.message((1, 2)).envelope.copy_with(task="nope.nothing")
+    deployed.send_raw("plain text, not base64")
+    deployed.send_raw(base64.b64encode(b'{"version":1}').decode())
+    deployed.send_raw(base64.b64encode(unknown.encode()).decode())
+    _eventually(lambda: len(deployed.backend.dead_letters.entries()) == 3)
+    reasons = sorted(entry.reason for entry in deployed.backend.dead_letters.entries())
+    assert reasons[0].startswith("invalid envelope: id: Field required")
+    assert reasons[1].startswith("not base64")
+    assert reasons[2] == "unknown task 'nope.nothing'"
+    # one delivery each (none for the text the host could not decode): no retries burnt
+    assert served.stats.succeeded == {"queue_default": 2} and served.stats.failed == {}

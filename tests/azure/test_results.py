@@ -115,7 +115,7 @@ def test_a_take_over_loses_to_a_concurrent_change(entities: Entities) -> None:
         "lease_until": clock.now + 10,
         "updated_at": "x",
     }
-    second = TableResults(Interfering(entities, rival), "t", clock=clock)  # type: ignore[arg-type]
+    second = TableResults(Interfering(entities, rival), "t", clock=clock)
     assert second.claim("m", "t", 2, lease=10) is Claim.BUSY  # 412: the rival got it first
 
 
