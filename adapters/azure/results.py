@@ -11,8 +11,13 @@ Entities (``PartitionKey`` / ``RowKey``):
 
 Table storage's limits, relied on here: keys may not contain ``/ \\ # ?`` or control characters
 (ids that do are hashed); a string property holds 64 KiB (32 Ki UTF-16 code units, so texts are
-split in parts of 16 000 characters); an entity holds at most 1 MiB.
-https://learn.microsoft.com/en-us/rest/api/storageservices/understanding-the-table-service-data-model
+split in parts of 16 000 characters); an entity holds at most 1 MiB and 252 properties of its
+own. https://learn.microsoft.com/en-us/rest/api/storageservices/understanding-the-table-service-data-model
+An entity's size is counted as Microsoft describes it (4 bytes, the keys in UTF-16, and per
+property 8 bytes, its name in UTF-16 and its value: a string in UTF-16 plus 4 bytes):
+https://learn.microsoft.com/en-us/archive/blogs/avkashchauhan/how-the-size-of-an-entity-is-caclulated-in-windows-azure-table-storage
+Azurite refuses long string properties and keys with ``/``, but not entities past 1 MiB. A
+result too large for an entity is recorded as failed, with that reason, rather than lost.
 Tables have no time to live: records stay until they are forgotten (replay) or deleted.
 """
 
@@ -23,6 +28,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +41,10 @@ RESULT_ROW = "result"
 DEDUP_ROW = "dedup"
 #: Characters per part of a long text property (4 bytes of UTF-16 each at worst: 64 000 bytes).
 TEXT_PART = 16_000
-#: Entity size Table storage accepts, with room for keys and bookkeeping.
-MAX_TEXT = 480_000
+#: The largest entity Table storage accepts, in bytes.
+MAX_ENTITY = 1_048_576
+#: Error messages are cut to this many characters.
+MAX_MESSAGE = 32_000
 _UNSAFE_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 _TEXTS = ("value", "error_type", "error_message", "traceback", "reason", "root_id")
 _ATTEMPTS = 3
@@ -50,12 +58,27 @@ def entity_key(task_id: str) -> str:
     return "sha256-" + hashlib.sha256(task_id.encode()).hexdigest()
 
 
+def entity_size(entity: dict[str, Any]) -> int:
+    """Bytes Table storage counts for ``entity`` (see the module docstring)."""
+    size = 4
+    for name, value in entity.items():
+        if name in ("PartitionKey", "RowKey"):
+            size += len(str(value).encode("utf-16-le"))
+            continue
+        size += 8 + len(name.encode("utf-16-le"))
+        if isinstance(value, str):
+            size += 4 + len(value.encode("utf-16-le"))
+        elif isinstance(value, bool):
+            size += 1
+        elif isinstance(value, int):
+            size += 4 if -(2**31) <= value < 2**31 else 8
+        else:
+            size += 8
+    return size
+
+
 def put_text(entity: dict[str, Any], name: str, text: str) -> None:
     """Store ``text`` under ``name``, in parts (``name``, ``name__1``...) when it is long."""
-    if len(text) > MAX_TEXT:
-        raise EnvelopeTooLarge(
-            f"{name} has {len(text):,} characters; a Table entity holds about {MAX_TEXT:,}"
-        )
     parts = [text[i : i + TEXT_PART] for i in range(0, len(text), TEXT_PART)] or [""]
     entity[name] = parts[0]
     for index, part in enumerate(parts[1:], start=1):
@@ -89,16 +112,39 @@ class TableResults:
         return None if found is None else to_result(found[0], task_id)
 
     def save(self, result: TaskResult) -> None:
-        """Replace the record of ``result.id`` (releasing any claim on it)."""
+        """Replace the record of ``result.id`` (releasing any claim on it). A record too large
+        for an entity is saved as failed, saying so."""
+        try:
+            entity = self._record(result)
+        except EnvelopeTooLarge as error:
+            entity = self._record(
+                replace(
+                    result,
+                    status=Status.FAILED,
+                    value=None,
+                    error_type=None,
+                    error_message=None,
+                    traceback=None,
+                    reason=f"the result could not be stored: {error}",
+                )
+            )
+        with translated(f"saving result {result.id} to table {self.table}"):
+            self.entities.replace(entity)
+
+    def _record(self, result: TaskResult) -> dict[str, Any]:
         entity = self._entity(result.id, result.task, result.status, result.attempt)
         entity["updated_at"] = result.updated_at.isoformat()
         put_text(entity, "value", json.dumps(result.value))
         for name in _TEXTS[1:]:
             text = getattr(result, name)
             if text is not None:
-                put_text(entity, name, text)
-        with translated(f"saving result {result.id} to table {self.table}"):
-            self.entities.replace(entity)
+                put_text(entity, name, text[:MAX_MESSAGE] if name == "error_message" else text)
+        size = entity_size(entity)
+        if size > MAX_ENTITY:
+            raise EnvelopeTooLarge(
+                f"its record has {size:,} bytes; a Table entity holds {MAX_ENTITY:,}"
+            )
+        return entity
 
     def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
         """Insert the claim; if a record exists, ``DONE`` when it is final, ``BUSY`` while

@@ -10,17 +10,16 @@ import pytest
 
 from adapters.azure.lite import LiteEntities, TableRequestFailed
 from adapters.azure.results import (
-    MAX_TEXT,
     RESULT_ROW,
     TEXT_PART,
     TableResults,
     entity_key,
+    entity_size,
     get_text,
     put_text,
 )
 from adapters.azure.tables import Entities, SdkEntities
 from dispatcher.backend import Claim, Status, TaskResult
-from dispatcher.errors import EnvelopeTooLarge
 from tests.azure.conftest import Deployed
 
 pytestmark = pytest.mark.emulator
@@ -141,8 +140,6 @@ def test_long_texts_are_split_into_properties_azure_accepts(entities: Entities) 
     _store(entities).save(_result("big", Status.SUCCEEDED, value=value))
     record = _store(entities).get("big")
     assert record is not None and record.value == value
-    with pytest.raises(EnvelopeTooLarge, match="a Table entity holds"):
-        put_text({}, "value", "x" * (MAX_TEXT + 1))
 
 
 def test_dedup_keys_are_held_for_their_window(entities: Entities) -> None:
@@ -190,3 +187,22 @@ def test_the_small_client_reports_statuses_and_unreachable_storage(deployed: Dep
     with pytest.raises(TableRequestFailed) as refused:
         wrong.read("a", "b")
     assert refused.value.status_code == 403
+
+
+def test_an_entity_is_sized_as_azure_counts_it() -> None:
+    # Microsoft's example: "Mountain View" for Address, Age 23, AmountDue 200.23, ...
+    entity = {"PartitionKey": "Customer", "RowKey": "1", "Address": "Mountain View", "Age": 23}
+    assert entity_size(entity) == 4 + (8 + 1) * 2 + (8 + 7 * 2 + 4 + 13 * 2) + (8 + 3 * 2 + 4)
+    assert entity_size({"PartitionKey": "", "RowKey": "", "x": 1.5, "b": True}) == 4 + 18 + 11
+
+
+def test_a_result_too_large_for_an_entity_is_recorded_as_failed(entities: Entities) -> None:
+    store = _store(entities)
+    value = ["x" * 400_000, "y" * 200_000]  # 1.2 MB in UTF-16: above Azure's 1 MiB
+    store.save(_result("huge", Status.SUCCEEDED, value=value))
+    record = store.get("huge")
+    assert record is not None and record.status is Status.FAILED and record.value is None
+    assert record.reason is not None and "a Table entity holds 1,048,576" in record.reason
+    store.save(_result("err", Status.FAILED, error_message="e" * 100_000))
+    record = store.get("err")
+    assert record is not None and record.error_message == "e" * 32_000
