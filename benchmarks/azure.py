@@ -40,7 +40,7 @@ from benchmarks.report import Line, raw
 
 N = 400
 WARM_BATCH = 50
-COLD_RUNS = 11
+COLD_RUNS = 21
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "benchmarks.azure_app:app"
 
