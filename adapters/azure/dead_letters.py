@@ -100,6 +100,7 @@ class _Held:
     text: str
     pointer: Pointer | None
     envelope: Envelope | None
+    deleted: bool = False
 
 
 class PoisonQueues:
@@ -168,6 +169,7 @@ class PoisonQueues:
     def _delete(self, held: _Held) -> None:
         with translated(f"deleting a message from Storage Queue {held.poison!r}"):
             self.backend.clients.queue(held.poison).delete_message(held.message)
+        held.deleted = True
         with contextlib.suppress(Exception):  # an orphan reason is harmless
             self.backend.entities.delete(reason_partition(held.poison), held.message.id)
 
@@ -187,7 +189,7 @@ class PoisonQueues:
             held.sort(key=lambda h: h.message.inserted_on or datetime.min)
             yield held
         finally:
-            for h in held:
+            for h in (h for h in held if not h.deleted):
                 with contextlib.suppress(Exception):  # it shows up anyway after the scan
                     self.backend.clients.queue(h.poison).update_message(
                         h.message, visibility_timeout=0
