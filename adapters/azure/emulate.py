@@ -90,7 +90,7 @@ def _run(
     from adapters.azure.config import FUNCTIONS_CONNECTION
     from adapters.azure.host import HostSettings, LocalFunctionsHost, load_function_app
     from adapters.azure.producer import AzureBackend
-    from adapters.azure.project import write
+    from adapters.azure.project import unserved, write
     from adapters.azure.provision import provision
     from dispatcher.loading import app_reference, load_app
 
@@ -112,6 +112,8 @@ def _run(
         soft_wrap=True,
         highlight=False,
     )
+    for queue, why in unserved(app).items():
+        console.print(f"[yellow]not served:[/] task queue {queue}, {why}", highlight=False)
     with tempfile.TemporaryDirectory(prefix="dispatcher-functions-") as folder:
         function_app, host_json = write(app, app_reference(app, reference), Path(folder))
         settings = HostSettings.from_host_json(json.loads(host_json.read_text()))

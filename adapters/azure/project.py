@@ -87,18 +87,24 @@ class TimerFunction:
 
 
 def queue_functions(app: Dispatcher) -> list[QueueFunction]:
-    """One queue trigger per task queue; ordered queues are refused (Storage Queues do not
-    keep an order)."""
+    """One queue trigger per task queue that Azure can serve (see :func:`unserved`)."""
     functions = []
     for queue, spec in app.queues.items():
-        if spec.ordered:
-            raise Unsupported(
-                f"task queue {queue!r} is ordered (group_by), but Azure Storage Queues deliver "
-                "in no particular order: run ordered tasks on another backend"
-            )
+        if queue in unserved(app):
+            continue
         name = "queue_" + _identifier(queue)
         functions.append(QueueFunction(name, names.queue_name(app.name, queue), queue, spec.tasks))
     return functions
+
+
+def unserved(app: Dispatcher) -> dict[str, str]:
+    """The task queues that get no function, and why: ordered queues (``group_by``), since
+    Storage Queues deliver in no particular order (sending their tasks is refused too)."""
+    return {
+        queue: "ordered (group_by), but Azure Storage Queues deliver in no particular order"
+        for queue, spec in app.queues.items()
+        if spec.ordered
+    }
 
 
 def timer_functions(app: Dispatcher) -> list[TimerFunction]:
@@ -217,7 +223,8 @@ def function_app_source(app: Dispatcher, reference: str) -> str:
         reference=reference,
         connection=FUNCTIONS_CONNECTION,
         queues=queues,
-        timers=timers,
+        timers=[t for t in timers if app.tasks[t.task].options.queue not in unserved(app)],
+        unserved=unserved(app),
     )
 
 

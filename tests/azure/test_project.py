@@ -99,12 +99,22 @@ def test_durations() -> None:
 def test_ordered_queues_have_no_function() -> None:
     app = Dispatcher("lines")
 
-    @app.task(group_by="sku")
-    def restock(sku: str) -> None:
+    @app.task(queue="stock", group_by="sku", schedule="every 5 minutes")
+    def restock(sku: str = "all") -> None:
         return None
 
-    with pytest.raises(Unsupported, match="no particular order"):
-        project.function_app_source(app, "x:app")
+    @app.task(queue="mail")
+    def notify(to: str) -> None:
+        return None
+
+    assert project.unserved(app) == {
+        "stock": "ordered (group_by), but Azure Storage Queues deliver in no particular order"
+    }
+    source = project.function_app_source(app, "x:app")
+    assert [f.queue for f in project.queue_functions(app)] == ["mail"]
+    assert "Not served: task queue stock, ordered (group_by)" in source
+    assert "schedule_" not in source and "queue_stock" not in source
+    compile(source, "function_app.py", "exec")
 
 
 @pytest.fixture
