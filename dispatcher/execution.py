@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dispatcher import context
 from dispatcher.backend import (
     Ack,
+    Cause,
     Claim,
     DeadLetter,
     Delivery,
@@ -40,6 +41,7 @@ CLAIM_GRACE = 30.0
 #: How long a delivery that found the task busy elsewhere waits before it looks again.
 BUSY_RETRY = 5.0
 _TRACEBACK_LIMIT = 8_000
+_REASON_LIMIT = 1_000
 
 
 class Executor:
@@ -71,6 +73,9 @@ class Executor:
             envelope = decode(delivery.body)
         except InvalidMessage as error:
             return DeadLetter(str(error))
+        except Exception as error:  # last resort: a body no check foresaw must not kill a worker
+            reason = _unforeseen("the body could not be decoded", error)
+            return DeadLetter(reason, cause=Cause.MALFORMED)
         task = self.app.tasks.get(envelope.task)
         if task is None:
             return DeadLetter(f"unknown task {envelope.task!r}", task=envelope.task)
@@ -91,7 +96,10 @@ class Executor:
         try:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
-            return self._dead_letter(envelope, attempt, str(error))
+            return self._dead_letter(envelope, attempt, str(error), Cause.INVALID_ARGUMENTS)
+        except Exception as error:  # last resort, as for decoding
+            reason = _unforeseen("the arguments could not be validated", error)
+            return self._dead_letter(envelope, attempt, reason, Cause.INVALID_ARGUMENTS)
         return self._run(task, envelope, attempt, args, kwargs)
 
     def _run(
@@ -157,9 +165,11 @@ class Executor:
         self._record(envelope, attempt, Status.FAILED, error=error, trace=trace, reason=reason)
         return DeadLetter(reason, task=task.name)
 
-    def _dead_letter(self, envelope: Envelope, attempt: int, reason: str) -> DeadLetter:
+    def _dead_letter(
+        self, envelope: Envelope, attempt: int, reason: str, cause: Cause = Cause.MALFORMED
+    ) -> DeadLetter:
         self._record(envelope, attempt, Status.FAILED, reason=reason)
-        return DeadLetter(reason, task=envelope.task)
+        return DeadLetter(reason, task=envelope.task, cause=cause)
 
     def _record(
         self,
@@ -187,6 +197,16 @@ class Executor:
                 updated_at=datetime.fromtimestamp(self.clock(), UTC),
             )
         )
+
+
+def _unforeseen(what: str, error: Exception) -> str:
+    """The dead-letter reason for an exception that a check should have turned into a typed
+    error (a bug, then: the reason says so, and the message is kept for a replay)."""
+    try:
+        described = f"{type(error).__name__}: {error}"
+    except Exception:  # its message cannot even be written
+        described = type(error).__name__
+    return f"{what} (unexpected {described[:_REASON_LIMIT]})"
 
 
 _alarm_timeout = 0.0
