@@ -91,8 +91,13 @@ TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DATE_TIME = re.compile(DATE_TIME_PATTERN).fullmatch
 _TRACEPARENT = TRACEPARENT.fullmatch
 _BODY_DEPTH = MAX_NESTING + 2  # the envelope object, then the args list or kwargs object
-_BEYOND_DOUBLE = "number is infinity when parsed as double"  # orjson's words
-_RANGE = f"a number is beyond ±{MAX_NUMBER:.17g}, the range of a double"
+#: orjson's words for a body beyond a limit of the rule, and how the rule words that limit.
+_LIMITS_ORJSON_SEES = (
+    ("number is infinity when parsed as double", f"a number is beyond ±{MAX_NUMBER:.17g}"),
+    ("depth limit exceeded", f"lists and objects should nest at most {MAX_NESTING} deep"),
+)
+#: The reason for every body that is not JSON text in UTF-8 (receivers' tests quote it).
+_NOT_JSON = "message body is not JSON"
 _MINUTE = timedelta(minutes=1)
 
 
@@ -209,9 +214,10 @@ def decode(body: bytes | bytearray | memoryview | str) -> Envelope:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        if _BEYOND_DOUBLE in str(error):  # JSON, but a number beyond the rule's range
-            raise InvalidMessage(f"invalid envelope: {_RANGE} ({error})") from None
-        raise MalformedMessage(f"message body is not JSON text in UTF-8: {error}") from None
+        for words, limit in _LIMITS_ORJSON_SEES:  # maybe JSON, but beyond a limit of the rule
+            if words in str(error):
+                raise InvalidMessage(f"invalid envelope: {limit} ({error})") from None
+        raise MalformedMessage(_NOT_JSON) from None
     if type(data) is not dict:
         raise MalformedMessage(f"message body is a JSON {type(data).__name__}, not an object")
     shape = raw.translate(_SHAPE)
@@ -337,8 +343,8 @@ def _parse_time(name: str, value: Any) -> datetime:
 def _as_bytes(body: bytearray | memoryview | str) -> bytes:
     try:
         return body.encode() if isinstance(body, str) else bytes(body)
-    except (UnicodeEncodeError, TypeError) as error:
-        raise MalformedMessage(f"message body is not JSON text in UTF-8: {error}") from None
+    except (UnicodeEncodeError, TypeError):
+        raise MalformedMessage(_NOT_JSON) from None
 
 
 def _exact_loads(parsed: dict[str, Any], raw: bytes, *, long_numbers: bool) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Build the cloud function's deployment zip: the app, the runtime, and their dependencies.
 
 The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
-adapter; dependencies are copied from the installed distributions (the ``pydantic`` closure),
-leaving out what the platform provides (boto3 and its dependencies on Lambda). Every module
-ships compiled too: Lambda's code directory is read-only, so Python could not cache bytecode
-there and would compile every module on every cold start. The zip is reproducible: sorted
-entries, fixed timestamps, hash-based bytecode.
+adapter; dependencies are copied from the installed distributions (the ``pydantic`` and
+``orjson`` closures), leaving out what the platform provides (boto3 and its dependencies on
+Lambda). Every module ships compiled too: Lambda's code directory is read-only, so Python could
+not cache bytecode there and would compile every module on every cold start. The zip is
+reproducible: sorted entries, fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Distributions the runtime needs (the CLI's typer and rich are left out).
-RUNTIME_REQUIREMENTS = ("pydantic",)
+RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
 #: Distributions AWS Lambda's Python runtime already has.
 PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
@@ -114,7 +114,7 @@ def platform_warnings() -> list[str]:
     return [
         f"this interpreter is {here[0]} {here[1]} Python {here[2][0]}.{here[2][1]}; the function "
         f"runs {system} {machine} Python {version[0]}.{version[1]}, so compiled dependencies "
-        "(pydantic-core) must come from a matching environment"
+        "(pydantic-core, orjson) must come from a matching environment"
     ]
 
 

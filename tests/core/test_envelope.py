@@ -218,7 +218,7 @@ def test_decoder_and_shipped_schema_reject_the_same_bad_messages(field: str, val
     assert not _schema_accepts(document)
     with pytest.raises(InvalidMessage) as caught:
         decode(json.dumps(document))
-    assert field in str(caught.value) or "the range of a double" in str(caught.value)
+    assert field in str(caught.value) or "a number is beyond" in str(caught.value)
 
 
 @pytest.mark.parametrize("field", ["version", "id", "task", "created_at"])
@@ -266,16 +266,16 @@ def _body(**changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (_body().decode().encode("utf-16"), "not JSON text in UTF-8"),
-        (_body().decode().encode("utf-32"), "not JSON text in UTF-8"),
-        (b"\xef\xbb\xbf" + _body(), "not JSON text in UTF-8"),
-        (_body().replace(b'"acme"', b'"\xed\xa0\x80"'), "not JSON text in UTF-8"),
-        (_body().replace(b'"acme"', b'"\\ud800"'), "not JSON text in UTF-8"),
-        (_body().replace(b"[42", b"[NaN"), "not JSON text in UTF-8"),
-        (_body().replace(b"[42", b"[-Infinity"), "not JSON text in UTF-8"),
-        (_body().replace(b"[42", b"[1e400"), "the range of a double"),
+        (_body().decode().encode("utf-16"), "message body is not JSON"),
+        (_body().decode().encode("utf-32"), "message body is not JSON"),
+        (b"\xef\xbb\xbf" + _body(), "message body is not JSON"),
+        (_body().replace(b'"acme"', b'"\xed\xa0\x80"'), "message body is not JSON"),
+        (_body().replace(b'"acme"', b'"\\ud800"'), "message body is not JSON"),
+        (_body().replace(b"[42", b"[NaN"), "message body is not JSON"),
+        (_body().replace(b"[42", b"[-Infinity"), "message body is not JSON"),
+        (_body().replace(b"[42", b"[1e400"), "a number is beyond"),
         (_body()[:-1] + b" " * wire.MAX_BODY_BYTES + b"}", "over the limit of 4,194,304 bytes"),
-        (b"[" * 100_000 + b"]" * 100_000, "not JSON text in UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "should nest at most 64 deep"),
         (b'{"version":1,"args":' + b"[" * 1_000 + b"]" * 1_000 + b"}", "nest at most 64 deep"),
     ],
     ids=[

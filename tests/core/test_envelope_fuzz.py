@@ -107,6 +107,12 @@ def outcome_cause(outcome: Ack | RetryLater | DeadLetter) -> str:
 
 SCHEMA = json_schema()
 documents = Generator(SCHEMA).documents()
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+
+
 #: JSON values of every kind, for retyped fields and arguments.
 json_values = st.recursive(
     st.none()
@@ -114,9 +120,7 @@ json_values = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
+    _containers,
     max_leaves=8,
 )
 FIELDS = tuple(SCHEMA["properties"])
