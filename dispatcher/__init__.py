@@ -18,6 +18,7 @@ from dispatcher.backend import (
     DeadLetterEntry,
     DeadLetters,
     Delivery,
+    MessageLookup,
     Outcome,
     Outgoing,
     QueueControl,
@@ -44,6 +45,7 @@ from dispatcher.errors import (
     InvalidMessage,
     InvalidTaskOption,
     MalformedMessage,
+    MessageRefused,
     MissingDependency,
     NonRetryable,
     QueueNotFound,
@@ -58,6 +60,7 @@ from dispatcher.errors import (
     UnsupportedEnvelopeVersion,
 )
 from dispatcher.execution import Executor
+from dispatcher.middleware import Middleware
 from dispatcher.options import RateLimit, TaskOptions
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
@@ -87,6 +90,9 @@ __all__ = [
     "InvalidMessage",
     "InvalidTaskOption",
     "MalformedMessage",
+    "MessageLookup",
+    "MessageRefused",
+    "Middleware",
     "MissingDependency",
     "NonRetryable",
     "Outcome",

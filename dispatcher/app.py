@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from dispatcher import declaring
 from dispatcher.backend import Backend, Outgoing, Receipt, SendFailure
 from dispatcher.backends import resolve_backend
-from dispatcher.errors import BatchSendError, DuplicateTask, InvalidTaskOption, UnknownTask
-from dispatcher.options import KeySource, RateLimit, build_options
+from dispatcher.errors import (
+    BatchSendError,
+    DuplicateTask,
+    InvalidArguments,
+    InvalidTaskOption,
+    UnknownTask,
+)
+from dispatcher.middleware import Hooks, Middleware, call_after, default_middleware
+from dispatcher.options import KeySource, RateLimit, build_options, option_problems
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
 
@@ -22,6 +32,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 BACKEND_ENV = "DISPATCHER_BACKEND"
+#: The longest countdown a backend holds unless it says otherwise (``backend.max_delay``).
+DEFAULT_MAX_DELAY = 365 * 86_400
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,13 @@ class Dispatcher:
     connects anywhere until the first send or receive.
     """
 
-    def __init__(self, name: str, backend: Backend | str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        backend: Backend | str | None = None,
+        *,
+        middleware: Sequence[Middleware] | None = None,
+    ) -> None:
         if not name or not name.replace("-", "").isalnum() or name != name.lower():
             raise ValueError(f"app name {name!r}: use lowercase letters, digits and hyphens")
         self.name = name
@@ -51,6 +69,10 @@ class Dispatcher:
         self._given: Backend | None = None  # a backend object handed to us
         self._made: Backend | None = None  # a backend we made from a spec
         self._backend_spec: str | None = None
+        self.middleware: list[Middleware] = (
+            default_middleware() if middleware is None else list(middleware)
+        )
+        self.hooks = Hooks(self.middleware)
         if backend is not None:
             self.use(backend)
 
@@ -101,7 +123,27 @@ class Dispatcher:
         self, function: Callable[..., Any], name: str | None, options: dict[str, Any]
     ) -> Task[Any, Any]:
         qualname = function.__qualname__.replace(".<locals>", "")
-        task_name = name or f"{function.__module__}.{qualname}"
+        task_name = name or f"{_module_name(function.__module__)}.{qualname}"
+        collector = declaring.current()
+        if collector is None:
+            return self._declare(function, task_name, options)
+        # The CLI is loading the app: record every problem and let the import go on.
+        parameters = list(inspect.signature(function).parameters)
+        problems = [str(p) for p in option_problems(task_name, parameters, **options)]
+        bad_retry = collector.retries.pop(id(options.get("retry")), None)
+        if bad_retry is not None:
+            problems.append(str(InvalidTaskOption(task_name, "retry", str(bad_retry))))
+        if not problems:
+            try:
+                return self._declare(function, task_name, options)
+            except InvalidTaskOption as error:
+                problems.append(str(error))
+        collector.problems += problems
+        return function  # type: ignore[return-value]  # the app will not be used
+
+    def _declare(
+        self, function: Callable[..., Any], task_name: str, options: dict[str, Any]
+    ) -> Task[Any, Any]:
         if task_name in self.tasks:
             raise DuplicateTask(f"app {self.name!r} already has a task named {task_name!r}")
         parameters = inspect.signature(function).parameters
@@ -136,6 +178,14 @@ class Dispatcher:
                     f"queue {task.options.queue!r} would be ordered for {ordered.name!r} "
                     f"but not for {plain.name!r}; give ordered tasks their own queue",
                 )
+
+    def add_middleware(self, middleware: Middleware, *, index: int | None = None) -> None:
+        """Add ``middleware`` at the end of the list (or at ``index``)."""
+        if index is None:
+            self.middleware.append(middleware)
+        else:
+            self.middleware.insert(index, middleware)
+        self.hooks = Hooks(self.middleware)
 
     @property
     def queues(self) -> dict[str, QueueSpec]:
@@ -201,25 +251,60 @@ class Dispatcher:
         """Send a task by name (for producers that do not import the function's module)."""
         return self.get_task(task_name).send(args=args, kwargs=kwargs)
 
+    def _check_delay(self, task: Task[Any, Any], message: Outgoing) -> None:
+        """Refuse a delay no backend of this kind can hold, naming its limit."""
+        if not message.delay:
+            return
+        limit = getattr(self.backend, "max_delay", None) or DEFAULT_MAX_DELAY
+        if message.delay > limit:
+            raise InvalidArguments(
+                task.name,
+                [
+                    f"a delay of {message.delay / 86_400:,.1f} days is beyond the "
+                    f"{limit / 86_400:g}-day limit of the {self.backend_spec!r} backend"
+                ],
+            )
+
     def handle(self, task_id: str, task_name: str | None = None) -> TaskHandle[Any]:
         """A handle for an invocation sent earlier, by id."""
         return TaskHandle(self, self.tasks.get(task_name) if task_name else None, task_id)
 
     def send_message(self, task: Task[Any, R], message: Outgoing) -> TaskHandle[R]:
         """Hand one built message to the backend."""
+        self._check_delay(task, message)
         receipt = self.backend.send(message)
-        return TaskHandle(self, task, receipt.duplicate_of or receipt.id)
+        if self.hooks.after_send:
+            call_after(self.hooks.after_send, self, message.envelope, receipt)
+        return TaskHandle(self, task, receipt.duplicate_of or receipt.id, receipt)
 
     def send_messages(
         self, task: Task[Any, R], messages: Sequence[Outgoing]
     ) -> list[TaskHandle[R]]:
         """Hand a batch to the backend; raise if any message was not accepted."""
+        for message in messages:
+            self._check_delay(task, message)
         outcomes = self.backend.send_many(messages) if messages else []
         failures = [o for o in outcomes if isinstance(o, SendFailure)]
         if failures:
             raise BatchSendError(failures, len(messages))
         receipts = [o for o in outcomes if isinstance(o, Receipt)]
-        return [TaskHandle(self, task, r.duplicate_of or r.id) for r in receipts]
+        if self.hooks.after_send:
+            for message, receipt in zip(messages, receipts, strict=True):
+                call_after(self.hooks.after_send, self, message.envelope, receipt)
+        return [TaskHandle(self, task, r.duplicate_of or r.id, r) for r in receipts]
+
+
+def _module_name(module: str) -> str:
+    """The importable name of ``module``: a script run as ``python shop.py`` is ``__main__``
+    to itself but ``shop`` to the worker that imports it, and task names must agree."""
+    if module != "__main__":
+        return module
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    path = getattr(main, "__file__", None)
+    return Path(path).stem if path else module
 
 
 class TaskDecorator:

@@ -360,3 +360,13 @@ class QueueControl(Protocol):
     def purge(self, queue: str) -> int | None:
         """Delete every message waiting on task queue ``queue``; how many, where known."""
         ...
+
+
+@runtime_checkable
+class MessageLookup(Protocol):
+    """A backend that can tell whether it ever held a message."""
+
+    def knows(self, message_id: str) -> bool | None:
+        """Whether ``message_id`` was ever sent here (queued, run or dead-lettered);
+        ``None`` when the backend cannot tell."""
+        ...

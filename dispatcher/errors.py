@@ -46,6 +46,11 @@ class InvalidArguments(DispatcherError, ValueError):
         super().__init__(f"task {task!r}: " + "; ".join(problems))
 
 
+class MessageRefused(DispatcherError):
+    """A middleware refused a message: at send time ``send`` raises it; at run time the
+    message is dead-lettered with this reason."""
+
+
 class UnknownTask(DispatcherError, LookupError):
     """A name that no task of the app carries."""
 

@@ -30,7 +30,14 @@ from dispatcher.backend import (
     TaskResult,
 )
 from dispatcher.envelope import Envelope, decode
-from dispatcher.errors import InvalidArguments, InvalidMessage, NonRetryable, TaskTimedOut
+from dispatcher.errors import (
+    InvalidArguments,
+    InvalidMessage,
+    MessageRefused,
+    NonRetryable,
+    TaskTimedOut,
+)
+from dispatcher.middleware import call_after
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -69,30 +76,37 @@ class Executor:
         """Run one delivery and say what to do with it. Never raises for a bad message or a
         failing task; only ``KeyboardInterrupt``/``SystemExit`` escape (the message then stays
         leased, and is delivered again)."""
+        hooks = self.app.hooks
         try:
             envelope = decode(delivery.body)
         except InvalidMessage as error:
-            return DeadLetter(str(error))
+            return self._dropped(None, DeadLetter(str(error), cause=Cause.MALFORMED))
         except Exception as error:  # last resort: a body no check foresaw must not kill a worker
             reason = _unforeseen("the body could not be decoded", error)
-            return DeadLetter(reason, cause=Cause.MALFORMED)
+            return self._dropped(None, DeadLetter(reason, cause=Cause.MALFORMED))
         task = self.app.tasks.get(envelope.task)
-        if task is None:
-            return DeadLetter(f"unknown task {envelope.task!r}", task=envelope.task)
         attempt = envelope.attempt + max(0, delivery.receive_count - 1)
+        if task is None:
+            unknown = DeadLetter(
+                f"unknown task {envelope.task!r}",
+                task=envelope.task,
+                cause=Cause.UNKNOWN_TASK,
+                attempt=attempt,
+            )
+            return self._dropped(envelope, unknown)
         now = self.clock()
         if envelope.expires_at is not None and envelope.expires_at.timestamp() <= now:
             expired = f"expired at {envelope.expires_at.isoformat()} before it ran"
-            return self._dead_letter(envelope, attempt, expired)
+            return self._dead_letter(envelope, attempt, expired, Cause.EXPIRED)
         if envelope.eta is not None and envelope.eta.timestamp() > now + 0.5:
-            return RetryLater(envelope.eta.timestamp() - now, "not due yet")
+            return RetryLater(envelope.eta.timestamp() - now, "not due yet", Cause.NOT_DUE)
         claim = self.results.claim(
             envelope.id, envelope.task, attempt, task.options.timeout + CLAIM_GRACE
         )
         if claim is Claim.DONE:
             return Ack()
         if claim is Claim.BUSY:
-            return RetryLater(BUSY_RETRY, "another delivery is running this task")
+            return RetryLater(BUSY_RETRY, "another delivery is running this task", Cause.BUSY)
         try:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
@@ -100,7 +114,24 @@ class Executor:
         except Exception as error:  # last resort, as for decoding
             reason = _unforeseen("the arguments could not be validated", error)
             return self._dead_letter(envelope, attempt, reason, Cause.INVALID_ARGUMENTS)
-        return self._run(task, envelope, attempt, args, kwargs)
+        if hooks.before_run:
+            try:
+                for hook in hooks.before_run:
+                    hook(self.app, task, envelope, attempt)
+            except MessageRefused as error:
+                return self._dead_letter(envelope, attempt, f"refused: {error}", Cause.REFUSED)
+            except Exception as error:
+                return self._failed(task, envelope, attempt, error)
+        started = time.monotonic()
+        outcome = self._run(task, envelope, attempt, args, kwargs)
+        if hooks.after_run:
+            seconds = time.monotonic() - started
+            call_after(hooks.after_run, self.app, task, envelope, attempt, outcome, seconds)
+        if isinstance(outcome, RetryLater) and hooks.on_retry:
+            call_after(hooks.on_retry, self.app, envelope, outcome)
+        elif isinstance(outcome, DeadLetter) and hooks.on_dead_letter:
+            call_after(hooks.on_dead_letter, self.app, envelope, outcome)
+        return outcome
 
     def _run(
         self,
@@ -155,21 +186,31 @@ class Executor:
         policy = task.options.retry
         if policy.should_retry(error, attempt):
             self._record(envelope, attempt, Status.RETRYING, error=error, trace=trace)
-            return RetryLater(policy.delay_for(attempt), described)
+            return RetryLater(policy.delay_for(attempt), described, Cause.FAILED)
         if isinstance(error, (NonRetryable, *policy.never_retry)):
             reason = f"non-retryable error on attempt {attempt}: {described}"
+            cause = Cause.NON_RETRYABLE
         elif not isinstance(error, policy.retry_on):
             reason = f"error not in retry_on, attempt {attempt}: {described}"
+            cause = Cause.NOT_RETRIED
         else:
             reason = f"failed {attempt} of {policy.attempts} attempts: {described}"
+            cause = Cause.EXHAUSTED
         self._record(envelope, attempt, Status.FAILED, error=error, trace=trace, reason=reason)
-        return DeadLetter(reason, task=task.name)
+        return DeadLetter(reason, task=task.name, cause=cause, attempt=attempt)
 
     def _dead_letter(
-        self, envelope: Envelope, attempt: int, reason: str, cause: Cause = Cause.MALFORMED
+        self, envelope: Envelope, attempt: int, reason: str, cause: Cause
     ) -> DeadLetter:
         self._record(envelope, attempt, Status.FAILED, reason=reason)
-        return DeadLetter(reason, task=envelope.task, cause=cause)
+        letter = DeadLetter(reason, task=envelope.task, cause=cause, attempt=attempt)
+        return self._dropped(envelope, letter)
+
+    def _dropped(self, envelope: Envelope | None, letter: DeadLetter) -> DeadLetter:
+        """A message dead-lettered before its task ran: tell the middleware."""
+        if self.app.hooks.on_dead_letter:
+            call_after(self.app.hooks.on_dead_letter, self.app, envelope, letter)
+        return letter
 
     def _record(
         self,

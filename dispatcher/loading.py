@@ -6,6 +6,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from dispatcher import declaring
 from dispatcher.app import Dispatcher
 
 
@@ -13,27 +14,55 @@ class AppNotFound(LookupError):
     """The reference does not lead to a :class:`Dispatcher`."""
 
 
-def load_app(reference: str) -> Dispatcher:
+class InvalidApp(AppNotFound):
+    """The app's module declares tasks with bad options; ``problems`` has one line each."""
+
+    def __init__(self, module: str, problems: list[str]) -> None:
+        self.module, self.problems = module, problems
+        super().__init__(
+            f"module {module!r} declares {len(problems)} invalid task option(s):\n"
+            + "\n".join(problems)
+        )
+
+
+def load_app(reference: str, *, collect: bool = False) -> Dispatcher:
     """Import ``module[:attr]`` (the current directory is on the path) and return its app.
-    Without ``attr``, the module must hold exactly one :class:`Dispatcher`."""
+    Without ``attr``, the module must hold exactly one :class:`Dispatcher`. With ``collect``,
+    every bad task option of the module is reported at once (:class:`InvalidApp`) instead of
+    the first one raising."""
     module_name, _, attribute = reference.partition(":")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
-        module = importlib.import_module(module_name)
+        if collect and module_name not in sys.modules:
+            with declaring.collecting() as collector:
+                module = importlib.import_module(module_name)
+            if collector.problems:
+                sys.modules.pop(module_name, None)  # half-declared: never reuse it
+                raise InvalidApp(module_name, collector.problems)
+        else:
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
             raise AppNotFound(f"cannot import {module_name!r}: {error}") from None
         raise
+    apps = {name: v for name, v in vars(module).items() if isinstance(v, Dispatcher)}
+    held = ", ".join(f"{module_name}:{name}" for name in apps) or "none"
     if attribute:
-        app = getattr(module, attribute, None)
+        if not hasattr(module, attribute):
+            raise AppNotFound(
+                f"module {module_name!r} has no attribute {attribute!r} (apps it holds: {held})"
+            )
+        app = getattr(module, attribute)
         if not isinstance(app, Dispatcher):
-            raise AppNotFound(f"{reference!r} is not a Dispatcher (got {type(app).__name__})")
+            raise AppNotFound(
+                f"{reference!r} is a {type(app).__name__}, not a Dispatcher (apps it holds: {held})"
+            )
         return app
-    found = {id(v): v for v in vars(module).values() if isinstance(v, Dispatcher)}
+    found = {id(v): v for v in apps.values()}
     if len(found) != 1:
         raise AppNotFound(
-            f"module {module_name!r} holds {len(found)} Dispatcher apps; name one as "
+            f"module {module_name!r} holds {len(found)} Dispatcher apps ({held}); name one as "
             f"{module_name}:ATTRIBUTE"
         )
     return next(iter(found.values()))

@@ -153,20 +153,46 @@ def _parsed(option: str, value: Any, kind: type[RateLimit] | type[Schedule]) -> 
 
 
 def build_options(name: str, parameters: list[str], **values: Any) -> TaskOptions:
-    """Validate options; any problem raises :class:`InvalidTaskOption` naming task and option."""
+    """Validate options; a problem raises :class:`InvalidTaskOption` naming task and option
+    (:func:`option_problems` lists every one)."""
+    problems = option_problems(name, parameters, **values)
+    if problems:
+        raise problems[0]
     given = {key: value for key, value in values.items() if value is not None}
-    unknown = sorted(given.keys() - _OPTIONS)
-    if unknown:
-        raise InvalidTaskOption(name, unknown[0], "Unexpected option")
+    return TaskOptions(name=name, **given)
+
+
+def option_problems(name: str, parameters: list[str], **values: Any) -> list[InvalidTaskOption]:
+    """Every bad option of one declaration, in the order given (empty when all are good)."""
+    given = {key: value for key, value in values.items() if value is not None}
+    problems = [
+        InvalidTaskOption(name, key, "Unexpected option") for key in given.keys() - _OPTIONS
+    ]
+    known = {key: value for key, value in given.items() if key in _OPTIONS}
     try:
-        options = TaskOptions(name=name, **given)
-    except InvalidField as error:
-        problem = f"{error.message} (got {given.get(error.field, name)!r})"
-        raise InvalidTaskOption(name, error.field, problem) from None
+        TaskOptions(name=name, **known)
+    except InvalidField:
+        for key, value in known.items():  # find each bad one
+            try:
+                TaskOptions(name=name, **{key: value})
+            except InvalidField as error:
+                problem = f"{error.message} (got {given.get(error.field, name)!r})"
+                problems.append(InvalidTaskOption(name, error.field, problem))
+        if not problems:  # only the combination is bad, or the name itself
+            try:
+                TaskOptions(name=name, **known)
+            except InvalidField as error:
+                problem = f"{error.message} (got {given.get(error.field, name)!r})"
+                problems.append(InvalidTaskOption(name, error.field, problem))
     for option in ("group_by", "dedup_by"):
-        source = getattr(options, option)
+        source = known.get(option)
         if isinstance(source, str) and source not in parameters:
-            raise InvalidTaskOption(
-                name, option, f"{source!r} is not a parameter (parameters: {', '.join(parameters)})"
+            problems.append(
+                InvalidTaskOption(
+                    name,
+                    option,
+                    f"{source!r} is not a parameter (parameters: {', '.join(parameters)})",
+                )
             )
-    return options
+    unique = {(p.option, p.problem): p for p in problems}
+    return list(unique.values())

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher import checks
+from dispatcher import checks, declaring
 from dispatcher.errors import InvalidField, NonRetryable
 
 
@@ -38,6 +38,15 @@ class Retry:
     never_retry: tuple[type[BaseException], ...] = ()
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except InvalidField as error:
+            collector = declaring.current()
+            if collector is None:
+                raise
+            collector.retries[id(self)] = error  # reported with the task that uses it
+
+    def _check(self) -> None:
         checked = {
             "attempts": checks.integer("attempts", self.attempts, ge=1, le=100),
             "delay": checks.number("delay", self.delay, ge=0, le=43_200),

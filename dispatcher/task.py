@@ -8,8 +8,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack
 
-from dispatcher import context, tracing
-from dispatcher.backend import Outgoing, Status, TaskResult
+from dispatcher import context
+from dispatcher.backend import Outgoing, Receipt, Status, TaskResult
 from dispatcher.envelope import Envelope, new_id, utcnow
 from dispatcher.errors import (
     InvalidArguments,
@@ -18,6 +18,7 @@ from dispatcher.errors import (
     TaskFailed,
     TaskRevoked,
 )
+from dispatcher.middleware import Draft
 from dispatcher.options import KeySource, TaskOptions
 from dispatcher.signature import Signature
 
@@ -103,24 +104,39 @@ class Task(Generic[P, R]):
         expires_at = (
             now + timedelta(seconds=expires) if isinstance(expires, int | float) else expires
         )
-        parent = context.current()
         dedup_key = dedup_key or self._key(self.options.dedup_by, call_args, call_kwargs)
         group_key = group_key or self._key(self.options.group_by, call_args, call_kwargs)
+        parent = context.current()
+        draft = Draft(
+            task=self.name,
+            queue=self.options.queue,
+            args=call_args,
+            kwargs=call_kwargs,
+            eta=eta,
+            expires_at=expires_at,
+            dedup_key=dedup_key,
+            group_key=group_key,
+            headers=dict(options.get("headers") or {}),
+            parent_id=parent.id if parent else None,
+            root_id=parent.root_id if parent else None,
+        )
+        for hook in self.app.hooks.before_send:
+            hook(self.app, draft)
         try:
             envelope = Envelope(
                 id=new_id(),
                 task=self.name,
-                args=call_args,
-                kwargs=call_kwargs,
+                args=draft.args,
+                kwargs=draft.kwargs,
                 created_at=now,
-                eta=eta,
-                expires_at=expires_at,
-                dedup_key=dedup_key,
-                group_key=group_key,
-                traceparent=tracing.new_span(parent.traceparent if parent else None),
-                parent_id=parent.id if parent else None,
-                root_id=parent.root_id if parent else None,
-                headers=dict(options.get("headers") or {}),
+                eta=draft.eta,
+                expires_at=draft.expires_at,
+                dedup_key=draft.dedup_key,
+                group_key=draft.group_key,
+                traceparent=draft.traceparent,
+                parent_id=draft.parent_id,
+                root_id=draft.root_id,
+                headers=draft.headers,
             )
         except InvalidField as error:  # a header, key or time given with the call
             raise InvalidArguments(self.name, [str(error)]) from None
@@ -128,8 +144,16 @@ class Task(Generic[P, R]):
             body = envelope.encode()
         except ValueError as error:  # NaN or infinity: not JSON
             raise InvalidArguments(self.name, [f"arguments are not JSON: {error}"]) from None
+        eta = envelope.eta
         delay = max(0.0, (eta - now).total_seconds()) if eta else 0.0
-        return Outgoing(envelope, body, self.options.queue, delay)
+        return Outgoing(
+            envelope,
+            body,
+            draft.queue,
+            delay,
+            ordered=self.options.ordered,
+            timeout=self.options.timeout,
+        )
 
     def _key(self, source: KeySource | None, args: list[Any], kwargs: dict[str, Any]) -> str | None:
         if source is None:
@@ -161,15 +185,38 @@ class AsyncTask(Task[P, R]):
 class TaskHandle(Generic[R]):
     """A sent invocation: its id, its status, and (when it finishes) its result."""
 
-    def __init__(self, app: Dispatcher, task: Task[Any, R] | None, task_id: str) -> None:
+    def __init__(
+        self,
+        app: Dispatcher,
+        task: Task[Any, R] | None,
+        task_id: str,
+        receipt: Receipt | None = None,
+    ) -> None:
         self.app, self.task, self.id = app, task, task_id
+        #: The backend's receipt when this handle comes from a send (``receipt.duplicate_of``
+        #: says the message was dropped as a duplicate of that earlier one, which ``id`` is).
+        self.receipt = receipt
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.task.name if self.task else '?'} {self.id}>"
 
     def status(self) -> TaskResult | None:
-        """The stored record, or ``None`` while nothing has been recorded."""
+        """The stored record, or ``None`` while nothing has been recorded (a method: it asks
+        the backend each time)."""
         return self.app.backend.results.get(self.id)
+
+    def revoke(self) -> None:
+        """Make sure this invocation never runs (one already running is not interrupted):
+        its result then says ``revoked`` and :meth:`result` raises ``TaskRevoked``."""
+        from dispatcher.backend import QueueControl
+        from dispatcher.errors import Unsupported
+
+        backend = self.app.backend
+        if not isinstance(backend, QueueControl):
+            raise Unsupported(f"the {self.app.backend_spec!r} backend cannot revoke messages")
+        record = self.status()
+        name = record.task if record else (self.task.name if self.task else "?")
+        backend.revoke(self.id, name)
 
     def result(self, timeout: float | None = None, poll: float = 0.02) -> R:
         """Wait for the task to finish and return its value.

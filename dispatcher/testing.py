@@ -12,17 +12,23 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from dispatcher import dead_letters
 from dispatcher.backend import (
     Ack,
     Claim,
     DeadLetter,
+    DeadLetterEntry,
     Delivery,
     Outgoing,
+    QueueStat,
     Receipt,
     RetryLater,
     SendFailure,
+    Status,
     TaskResult,
 )
 from dispatcher.plugins import Plugin
@@ -86,14 +92,14 @@ class InMemoryBackend:
     ``drain`` runs on a virtual clock: it takes messages in the order they fall due and moves
     its clock forward to each one's due time, so countdowns, retry backoff and expiry behave
     as they would, without waiting. ``dead_letters`` keeps what was dead-lettered, with the
-    reason; ``sent`` every message ever sent.
+    reason (the same operations as every backend's); ``sent`` every message ever sent.
     """
 
     def __init__(self, app: Dispatcher) -> None:
         self.app = app
         self.results = MemoryResults()
         self.sent: list[Outgoing] = []
-        self.dead_letters: list[tuple[Outgoing, str]] = []
+        self.dead_letters = MemoryDeadLetters(self)
         self.now = time.time()
         self._due: list[tuple[float, int, Outgoing, int]] = []
         self._order = itertools.count()
@@ -108,6 +114,47 @@ class InMemoryBackend:
 
     def close(self) -> None:
         return None
+
+    def knows(self, message_id: str) -> bool:
+        """Whether ``message_id`` was ever sent here."""
+        return any(m.envelope.id == message_id for m in self.sent)
+
+    def revoke(self, message_id: str, task: str) -> None:
+        """Record it revoked and drop it from the queue."""
+        self.results.save(
+            TaskResult(
+                id=message_id,
+                task=task,
+                status=Status.REVOKED,
+                reason="revoked",
+                updated_at=datetime.fromtimestamp(self.now, UTC),
+            )
+        )
+        self._due = [item for item in self._due if item[2].envelope.id != message_id]
+        heapq.heapify(self._due)
+
+    def purge(self, queue: str) -> int:
+        """Drop every message of ``queue``."""
+        kept = [item for item in self._due if item[2].queue != queue]
+        removed, self._due = len(self._due) - len(kept), kept
+        heapq.heapify(self._due)
+        return removed
+
+    def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
+        """Due and delayed messages per queue, by the virtual clock."""
+        stats = []
+        for queue in queues:
+            due = [d for d, _, m, _ in self._due if m.queue == queue]
+            stats.append(
+                QueueStat(
+                    queue=queue,
+                    depth=sum(1 for d in due if d <= self.now),
+                    in_flight=0,
+                    delayed=sum(1 for d in due if d > self.now),
+                    dead_letters=len(self.dead_letters.entries([queue])),
+                )
+            )
+        return stats
 
     def _push(self, message: Outgoing, due: float, count: int) -> None:
         heapq.heappush(self._due, (due, next(self._order), message, count))
@@ -126,10 +173,56 @@ class InMemoryBackend:
             if isinstance(outcome, RetryLater):
                 self._push(message, self.now + outcome.delay, count + 1)
             elif isinstance(outcome, DeadLetter):
-                self.dead_letters.append((message, outcome.reason))
+                self.dead_letters.add(message, outcome, self.now)
             else:
                 assert isinstance(outcome, Ack)
         return runs
+
+
+class MemoryDeadLetters:
+    """The in-memory backend's dead letters (:class:`~dispatcher.backend.DeadLetters`)."""
+
+    def __init__(self, backend: InMemoryBackend) -> None:
+        self.backend = backend
+        self._letters: dict[str, tuple[Outgoing, DeadLetterEntry]] = {}
+
+    def add(self, message: Outgoing, outcome: DeadLetter, now: float) -> None:
+        """Keep a dead-lettered message with its reason."""
+        found = dead_letters.entry(
+            message.body,
+            queue=message.queue,
+            reason=outcome.reason,
+            backend_id=message.envelope.id,
+            cause=outcome.cause,
+            attempt=outcome.attempt,
+            died_at=datetime.fromtimestamp(now, UTC),
+            task=outcome.task,
+        )
+        self._letters[found.id] = (message, found)
+
+    def entries(self, queues: Sequence[str] | None = None) -> list[DeadLetterEntry]:
+        return [e for _, e in self._letters.values() if queues is None or e.queue in queues]
+
+    def show(self, message_id: str) -> DeadLetterEntry:
+        [found] = dead_letters.choose(self.entries(), [message_id])
+        return found
+
+    def replay(self, message_ids: Sequence[str] | None = None) -> list[DeadLetterEntry]:
+        chosen = dead_letters.choose(self.entries(), message_ids)
+        for letter in chosen:
+            message, _ = self._letters[letter.id]
+            body = dead_letters.replay_body(letter.body)
+            envelope = dead_letters.envelope_of(body) or message.envelope
+            self.backend.results.forget(letter.id)
+            self.backend.send(replace(message, envelope=envelope, body=body, delay=0.0))
+            del self._letters[letter.id]
+        return chosen
+
+    def purge(self, message_ids: Sequence[str] | None = None) -> int:
+        chosen = dead_letters.choose(self.entries(), message_ids)
+        for letter in chosen:
+            del self._letters[letter.id]
+        return len(chosen)
 
 
 def from_spec(spec: str, app: Dispatcher) -> InMemoryBackend:
@@ -144,4 +237,4 @@ PLUGIN = Plugin(
     backend="dispatcher.testing:from_spec",
 )
 
-__all__ = ["PLUGIN", "CallableBackend", "InMemoryBackend", "MemoryResults"]
+__all__ = ["PLUGIN", "CallableBackend", "InMemoryBackend", "MemoryDeadLetters", "MemoryResults"]

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.local.store import LocalBackend
@@ -110,11 +111,11 @@ def main() -> None:
     report = app.tasks["samples.shop.nightly_stock_report"]
     console.print(f"  stock levels in the worker: {report()}")
 
-    letters = backend.dead_letters()
+    letters = backend.dead_letters.entries()
     console.print(f"\n[bold]4. Dead letters[/] ({len(letters)}; nothing is dropped)")
-    dead = Table("#", "task", "deliveries", "reason")
+    dead = Table("id", "task", "attempt", "reason")
     for letter in letters:
-        dead.add_row(str(letter.seq), letter.task, str(letter.deliveries), letter.reason)
+        dead.add_row(letter.id, letter.task or "?", str(letter.attempt), escape(letter.reason))
     console.print(dead)
     console.print(
         "\nInspect them with [bold]dispatcher dlq list samples.shop "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,15 +19,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def register(cli: typer.Typer) -> None:
-    """Add ``emulate aws`` to the ``dispatcher`` command (sharing an ``emulate`` group)."""
-    group = next((g.typer_instance for g in cli.registered_groups if g.name == "emulate"), None)
-    if group is None:
-        group = typer.Typer(
-            help="Run an app on a local emulation of a cloud.", no_args_is_help=True
-        )
-        cli.add_typer(group, name="emulate")
-    group.command("aws")(emulate_aws)
+def register(cli: typer.Typer, groups: Mapping[str, typer.Typer]) -> None:
+    """Add ``emulate aws`` to the ``dispatcher`` command's ``emulate`` group."""
+    groups["emulate"].command("aws")(emulate_aws)
 
 
 def emulate_aws(
@@ -76,7 +71,7 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
     app.use(f"aws://{region}")
     backend = app.backend
     assert isinstance(backend, AwsBackend)
-    made = provision(backend)
+    made = provision(backend, reference=app_reference(app, app_ref))
     console.print(
         f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
         f"table {made.table}, bucket {made.bucket}",

@@ -7,16 +7,18 @@ import contextlib
 import hashlib
 import string
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
+from adapters.aws.dead_letters import SqsDeadLetters
 from adapters.aws.errors import translate, translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import ClaimChecks
 from adapters.aws.results import DynamoResults
 from dispatcher import naming
-from dispatcher.backend import Outgoing, Receipt, SendFailure
+from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ class AwsBackend:
         self.max_message_size = max_message_size
         self.results = DynamoResults(self.clients, naming.results_table_name(app.name))
         self.claim_checks = ClaimChecks(self.clients, naming.claim_check_bucket_name(app.name))
+        self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}
         self._urls: dict[str, str] = {}
 
@@ -69,12 +72,14 @@ class AwsBackend:
 
     # --- queues ------------------------------------------------------------------------------
 
-    def target(self, queue: str) -> QueueTarget:
-        """The SQS queue of task queue ``queue`` (its URL is looked up once)."""
+    def target(self, queue: str, ordered: bool | None = None) -> QueueTarget:
+        """The SQS queue of task queue ``queue`` (its URL is looked up once). Senders say
+        whether it is ordered (``Outgoing.ordered``); receivers, which know the app, need not."""
         found = self._targets.get(queue)
         if found is None:
-            spec = self.app.queues.get(queue)
-            ordered = spec.ordered if spec is not None else False
+            if ordered is None:
+                spec = self.app.queues.get(queue)
+                ordered = spec.ordered if spec is not None else False
             name = naming.queue_name(self.app.name, queue, ordered)
             found = self._targets[queue] = QueueTarget(queue, name, self.queue_url(name), ordered)
         return found
@@ -104,7 +109,7 @@ class AwsBackend:
     def send(self, message: Outgoing) -> Receipt:
         """SendMessage one envelope (unless its dedup key was sent in the last five minutes:
         the receipt then names the earlier message)."""
-        target = self.target(message.queue)
+        target = self.target(message.queue, message.ordered)
         duplicate = self._duplicate(message, target)
         if duplicate is not None:
             return duplicate
@@ -124,7 +129,7 @@ class AwsBackend:
         for index, message in enumerate(messages):
             by_queue.setdefault(message.queue, []).append(index)
         for queue, indexes in by_queue.items():
-            target = self.target(queue)
+            target = self.target(queue, messages[indexes[0]].ordered)
             entries = []
             for i in indexes:
                 results[i] = self._duplicate(messages[i], target)
@@ -195,6 +200,57 @@ class AwsBackend:
         elif message.delay > 0:
             entry["DelaySeconds"] = min(MAX_DELAY, max(0, round(message.delay)))
         return entry
+
+    # --- operations --------------------------------------------------------------------------
+
+    def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
+        """SQS's approximate counts of each queue and its DLQ."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        stats = []
+        for queue in queues:
+            target = self.target(queue)
+            dlq = naming.dead_letter_queue_name(self.app.name, queue, target.ordered)
+            with translated(f"counting the messages of {target.name!r}"):
+                counts = self.clients.sqs.get_queue_attributes(
+                    QueueUrl=target.url, AttributeNames=names
+                )["Attributes"]
+                dead = self.clients.sqs.get_queue_attributes(
+                    QueueUrl=self.queue_url(dlq), AttributeNames=names
+                )["Attributes"]
+            ready, in_flight, delayed = (int(counts.get(name, 0)) for name in names)
+            stats.append(
+                QueueStat(queue, ready, in_flight, delayed, sum(int(dead.get(n, 0)) for n in names))
+            )
+        return stats
+
+    def knows(self, message_id: str) -> bool | None:
+        """``True`` once ``message_id`` has a result; ``None`` before (SQS cannot look a
+        message up by id)."""
+        return True if self.results.get(message_id) is not None else None
+
+    def revoke(self, message_id: str, task: str) -> None:
+        """Record ``message_id`` as revoked; the handler acknowledges it without running when
+        it arrives (SQS cannot delete a message by id)."""
+        self.results.save(
+            TaskResult(
+                id=message_id,
+                task=task,
+                status=Status.REVOKED,
+                reason="revoked",
+                updated_at=datetime.now(UTC),
+            )
+        )
+
+    def purge(self, queue: str) -> int | None:
+        """PurgeQueue (SQS allows one a minute per queue and gives no count)."""
+        target = self.target(queue)
+        with translated(f"purging SQS queue {target.name!r}"):
+            self.clients.sqs.purge_queue(QueueUrl=target.url)
+        return None
 
     def close(self) -> None:
         """Close the clients."""

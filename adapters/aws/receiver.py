@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from adapters.aws.dead_letters import Note, dead_letter_attributes
 from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
 from adapters.aws.producer import MAX_DELAY, fifo_id
-from adapters.aws.results import BatchedResults
-from dispatcher.backend import Ack, DeadLetter, Delivery, Outcome, RetryLater
+from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, RetryLater
 from dispatcher.execution import Executor
+from dispatcher.receiving import BufferedResults
 
 if TYPE_CHECKING:
     import logging
@@ -42,14 +43,8 @@ def log() -> logging.Logger:
     return logging.getLogger("dispatcher.aws")
 
 
-#: The executor's reason for a message whose eta is still in the future.
-NOT_DUE = "not due yet"
 #: SQS's longest visibility timeout.
 MAX_VISIBILITY = 43_200
-#: Message attributes set on dead-lettered messages.
-REASON_ATTRIBUTE = "dead_letter_reason"
-SOURCE_ATTRIBUTE = "source_queue"
-_MAX_REASON = 4_000
 
 Record = Mapping[str, Any]
 
@@ -61,7 +56,7 @@ class SqsEventProcessor:
         self, app: Dispatcher, backend: AwsBackend, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.app, self.backend = app, backend
-        self.results = BatchedResults(backend.results)
+        self.results = BufferedResults(backend.results)
         self.executor = Executor(app, self.results, clock=clock)
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -91,7 +86,7 @@ class SqsEventProcessor:
                 blocked.add(key)
             ran.append((record, outcome, pointer))
         try:
-            self.results.flush()
+            self.flush()
         except Exception:
             log().exception("results could not be saved; the batch will be delivered again")
             self.results.discard()
@@ -111,6 +106,14 @@ class SqsEventProcessor:
             ]
         }
 
+    def flush(self) -> None:
+        """Write the held results: one PutItem for one, BatchWriteItem for more."""
+        pending = self.results.take()
+        if len(pending) == 1:
+            self.backend.results.save(pending[0])
+        elif pending:
+            self.backend.results.save_many(pending)
+
     def run(self, record: Record) -> tuple[Outcome, Pointer | None]:
         """Run one record through the executor (results are held until the event ends)."""
         pointer: Pointer | None = None
@@ -121,7 +124,7 @@ class SqsEventProcessor:
                 pointer = Pointer.parse(str(check.get("stringValue")))
                 body = self.backend.claim_checks.get(pointer)
             except (ValueError, MissingClaimCheck) as error:
-                return DeadLetter(str(error)), None
+                return DeadLetter(str(error), cause=Cause.PAYLOAD), None
         attributes = record.get("attributes") or {}
         delivery = Delivery(
             body=body,
@@ -134,7 +137,7 @@ class SqsEventProcessor:
     def process_record(self, record: Record) -> bool:
         """Run and settle one record on its own; ``True`` when it is handled."""
         outcome, pointer = self.run(record)
-        self.results.flush()
+        self.flush()
         return self.apply(record, outcome, pointer)
 
     def apply(self, record: Record, outcome: Outcome, pointer: Pointer | None) -> bool:
@@ -144,9 +147,9 @@ class SqsEventProcessor:
                 self.backend.claim_checks.delete(pointer)
             return True
         if isinstance(outcome, DeadLetter):
-            return self.dead_letter(record, outcome.reason)
+            return self.dead_letter(record, outcome)
         queue = queue_of(record)
-        if outcome.reason == NOT_DUE and not queue.endswith(".fifo"):
+        if outcome.cause is Cause.NOT_DUE and not queue.endswith(".fifo"):
             self.hop(record, outcome.delay)
             return True
         visibility = min(MAX_VISIBILITY, max(0, math.ceil(outcome.delay)))
@@ -172,19 +175,23 @@ class SqsEventProcessor:
                 DelaySeconds=min(MAX_DELAY, max(0, round(delay))),
             )
 
-    def dead_letter(self, record: Record, reason: str) -> bool:
-        """Send ``record`` to its queue's DLQ with ``reason``; ``True`` once it is there."""
+    def dead_letter(self, record: Record, outcome: DeadLetter) -> bool:
+        """Send ``record`` to its queue's DLQ with the reason; ``True`` once it is there."""
         queue = queue_of(record)
         dlq = dead_letter_queue_of(queue)
-        attributes = sendable_attributes(record)
-        attributes[REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:_MAX_REASON]}
-        attributes[SOURCE_ATTRIBUTE] = {"DataType": "String", "StringValue": queue}
+        note = Note(
+            reason=outcome.reason,
+            cause=outcome.cause.value,
+            attempt=outcome.attempt,
+            queue=queue,
+            at=time.time(),
+        )
+        attributes = dead_letter_attributes(sendable_attributes(record), note)
         extra: dict[str, str] = {}
-        if dlq.endswith(".fifo"):
-            group = (record.get("attributes") or {}).get("MessageGroupId") or "dead-letters"
+        if dlq.endswith(".fifo"):  # each its own group: a listing can read them all
             extra = {
-                "MessageGroupId": fifo_id(group),
-                "MessageDeduplicationId": record["messageId"],
+                "MessageGroupId": fifo_id(record["messageId"]),
+                "MessageDeduplicationId": fifo_id(record["messageId"]),
             }
         try:
             with translated(f"dead-lettering a message to {dlq!r}"):
@@ -195,9 +202,11 @@ class SqsEventProcessor:
                     **extra,
                 )
         except Exception as error:  # leave it on the queue: SQS's redrive is the backstop
-            log().error("could not dead-letter %s (%s): %s", record["messageId"], reason, error)
+            log().error(
+                "could not dead-letter %s (%s): %s", record["messageId"], outcome.reason, error
+            )
             return False
-        log().warning("dead-lettered %s from %s: %s", record["messageId"], queue, reason)
+        log().warning("dead-lettered %s from %s: %s", record["messageId"], queue, outcome.reason)
         return True
 
 

@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapters.local.dead_letters import LocalDeadLetters
 from dispatcher.backend import (
     Ack,
     Claim,
@@ -27,14 +29,14 @@ from dispatcher.backend import (
     Delivery,
     Outcome,
     Outgoing,
+    QueueStat,
     Receipt,
     RetryLater,
     SendFailure,
     Status,
     TaskResult,
 )
-from dispatcher.envelope import decode
-from dispatcher.errors import BackendUnavailable, InvalidMessage
+from dispatcher.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -77,8 +79,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     body BLOB NOT NULL,
     reason TEXT NOT NULL,
     deliveries INTEGER NOT NULL,
-    failed_at REAL NOT NULL
+    failed_at REAL NOT NULL,
+    cause TEXT,
+    attempt INTEGER,
+    timeout REAL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_id ON dead_letters (id);
 CREATE TABLE IF NOT EXISTS results (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -92,18 +98,20 @@ CREATE INDEX IF NOT EXISTS starts_task ON starts (task, at);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetterRecord:
-    """A dead-lettered message with its reason."""
+#: Columns added since the first release: (table, column, declaration).
+_ADDED_COLUMNS = (
+    ("dead_letters", "cause", "TEXT"),
+    ("dead_letters", "attempt", "INTEGER"),
+    ("dead_letters", "timeout", "REAL"),
+)
 
-    seq: int
-    id: str
-    queue: str
-    task: str
-    body: bytes
-    reason: str
-    deliveries: int
-    failed_at: float
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns a file made by an older release lacks."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +195,8 @@ class LocalBackend:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db.executescript(_SCHEMA)
+        _migrate(self.db)
+        self.dead_letters = LocalDeadLetters(self)
 
     def __repr__(self) -> str:
         return f"<LocalBackend {self.path}>"
@@ -262,7 +272,6 @@ class LocalBackend:
                 "INSERT INTO dedup (key, message_id, expires_at) VALUES (?, ?, ?)",
                 (key, envelope.id, now + DEDUP_WINDOW),
             )
-        task = self.app.tasks.get(envelope.task) if self.app else None
         cursor = db.execute(
             "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
             " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -272,7 +281,7 @@ class LocalBackend:
                 envelope.task,
                 message.body,
                 envelope.group_key,
-                task.options.timeout if task else 60.0,
+                message.timeout,
                 now + message.delay,
                 now,
             ),
@@ -413,16 +422,27 @@ class LocalBackend:
     ) -> None:
         row = db.execute(
             "DELETE FROM messages WHERE seq = ? AND token = ? RETURNING id, queue, task, body,"
-            " deliveries",
+            " deliveries, timeout",
             (seq, token),
         ).fetchone()
         if row is None:
             return
-        message_id, queue, task, body, deliveries = row
+        message_id, queue, task, body, deliveries, timeout = row
         db.execute(
-            "INSERT INTO dead_letters (id, queue, task, body, reason, deliveries, failed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (message_id, queue, outcome.task or task, body, outcome.reason, deliveries, now),
+            "INSERT INTO dead_letters (id, queue, task, body, reason, deliveries, failed_at,"
+            " cause, attempt, timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                queue,
+                outcome.task or task,
+                body,
+                outcome.reason,
+                deliveries,
+                now,
+                outcome.cause.value,
+                outcome.attempt if outcome.attempt is not None else deliveries,
+                timeout,
+            ),
         )
 
     # --- inspection and dead letters ---------------------------------------------------------
@@ -435,45 +455,60 @@ class LocalBackend:
         sql = f"SELECT COUNT(*) FROM messages WHERE queue IN ({marks})"
         return int(self.db.execute(sql, tuple(queues)).fetchone()[0])
 
-    def dead_letters(self) -> list[DeadLetterRecord]:
-        """Everything in the dead-letter table, oldest first."""
-        rows = self.db.execute(
-            "SELECT seq, id, queue, task, body, reason, deliveries, failed_at FROM dead_letters"
-            " ORDER BY seq"
-        ).fetchall()
-        return [DeadLetterRecord(*row) for row in rows]
-
-    def replay(self, seqs: Sequence[int] | None = None) -> list[DeadLetterRecord]:
-        """Put dead letters (all, or those numbered ``seqs``) back on their queues as fresh
-        deliveries; their earlier failure record is dropped so they run again."""
+    def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
+        """Per queue: ready, leased, delayed and dead-lettered messages."""
         now = time.time()
-        chosen = [d for d in self.dead_letters() if seqs is None or d.seq in seqs]
-        with self.transaction() as db:
-            for letter in chosen:
-                body, group_key = letter.body, None
-                try:
-                    envelope = decode(letter.body)
-                    body, group_key = envelope.copy_with(attempt=1).encode(), envelope.group_key
-                except InvalidMessage:
-                    pass  # replayed as it is; it will be dead-lettered again with its reason
-                db.execute("DELETE FROM results WHERE id = ?", (letter.id,))
-                db.execute(
-                    "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
-                    " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        letter.id,
-                        letter.queue,
-                        letter.task,
-                        body,
-                        group_key,
-                        self._timeout(letter.task),
-                        now,
-                        now,
-                    ),
-                )
-                db.execute("DELETE FROM dead_letters WHERE seq = ?", (letter.seq,))
-        return chosen
+        counts = {
+            row[0]: row[1:]
+            for row in self.db.execute(
+                "SELECT queue, SUM(visible_at <= ?), SUM(token IS NOT NULL AND visible_at > ?),"
+                " SUM(token IS NULL AND visible_at > ?) FROM messages GROUP BY queue",
+                (now, now, now),
+            )
+        }
+        dead = dict(
+            self.db.execute("SELECT queue, COUNT(*) FROM dead_letters GROUP BY queue").fetchall()
+        )
+        stats = []
+        for queue in queues:
+            ready, leased, delayed = (int(n or 0) for n in counts.get(queue, (0, 0, 0)))
+            stats.append(QueueStat(queue, ready, leased, delayed, int(dead.get(queue, 0))))
+        return stats
 
-    def _timeout(self, task: str) -> float:
-        found = self.app.tasks.get(task) if self.app else None
-        return found.options.timeout if found else 60.0
+    def knows(self, message_id: str) -> bool:
+        """Whether ``message_id`` is queued, has a result or is a dead letter."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)"
+            " OR EXISTS (SELECT 1 FROM results WHERE id = ?)"
+            " OR EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)",
+            (message_id, message_id, message_id),
+        ).fetchone()
+        return bool(row[0])
+
+    def revoke(self, message_id: str, task: str) -> None:
+        """Record ``message_id`` as revoked and delete it from its queue unless a worker holds
+        it (a running task is not interrupted; its own result then replaces the mark)."""
+        now = time.time()
+        record = TaskResult(
+            id=message_id,
+            task=task,
+            status=Status.REVOKED,
+            reason="revoked",
+            updated_at=datetime.fromtimestamp(now, UTC),
+        )
+        with self.transaction() as db:
+            _save_result(db, record)
+            db.execute(
+                "DELETE FROM messages WHERE id = ? AND (token IS NULL OR visible_at <= ?)",
+                (message_id, now),
+            )
+
+    def purge(self, queue: str) -> int:
+        """Delete every message of ``queue`` that no worker holds; how many."""
+        now = time.time()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM messages WHERE queue = ? AND (token IS NULL OR visible_at <= ?)",
+                (queue, now),
+            )
+            return cursor.rowcount

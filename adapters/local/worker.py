@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from adapters.local.store import Limits, LocalBackend, LocalResults
-from dispatcher.backend import Claim, Delivery, Outcome, TaskResult
+from adapters.local.store import Limits, LocalBackend
+from dispatcher.backend import Delivery, Outcome
 from dispatcher.beat import Beat
 from dispatcher.execution import Executor
+from dispatcher.receiving import BufferedResults
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Event
@@ -29,46 +30,6 @@ if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
 
 OnOutcome = Callable[[Delivery, Outcome], None]
-
-
-class BufferedResults:
-    """A result store that holds saves until :meth:`take`, so that they are written in the
-    same transaction as the acks they belong to."""
-
-    def __init__(self, inner: LocalResults) -> None:
-        self.inner = inner
-        self._buffer: dict[str, TaskResult] = {}
-        self._known: dict[str, bool] = {}
-
-    def get(self, task_id: str) -> TaskResult | None:
-        return self._buffer.get(task_id) or self.inner.get(task_id)
-
-    def save(self, result: TaskResult) -> None:
-        self._buffer[result.id] = result
-
-    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
-        buffered = self._buffer.get(task_id)
-        if buffered is not None and buffered.status.final:
-            return Claim.DONE
-        known = self._known.pop(task_id, None)
-        if known is not None:
-            return Claim.DONE if known else Claim.GRANTED
-        return self.inner.claim(task_id, task, attempt, lease)
-
-    def forget(self, task_id: str) -> None:
-        self._buffer.pop(task_id, None)
-        self.inner.forget(task_id)
-
-    def expect(self, task_ids: list[str]) -> None:
-        """Look up at once whether a batch of invocations already finished, so that each
-        claim of the batch needs no query of its own."""
-        finished = self.inner.finished(task_ids) if task_ids else set()
-        self._known = {task_id: task_id in finished for task_id in task_ids}
-
-    def take(self) -> list[TaskResult]:
-        """The buffered records, emptying the buffer."""
-        taken, self._buffer = list(self._buffer.values()), {}
-        return taken
 
 
 @dataclass
@@ -140,7 +101,7 @@ class Worker:
     def step(self, wait: float = 0.0) -> int:
         """Lease one batch and run it; return how many messages were run."""
         deliveries = self.backend.receive(self.queues, self._batch_size(), wait, self.limits)
-        self.results.expect([d.meta["id"] for d in deliveries])
+        self.results.expect(self.backend.results, [d.meta["id"] for d in deliveries])
         settled: list[tuple[Delivery, Outcome]] = []
         flushed_at = time.monotonic()
         ran = 0

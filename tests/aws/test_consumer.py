@@ -6,10 +6,11 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from adapters.aws.receiver import REASON_ATTRIBUTE, SOURCE_ATTRIBUTE
+from adapters.aws.dead_letters import ATTRIBUTE, Note
 from adapters.aws.results import DynamoResults
 from dispatcher import Status, TaskResult, Throttled
 from dispatcher.envelope import decode
@@ -17,6 +18,12 @@ from tests.aws import apps
 from tests.aws.conftest import Deployed
 
 pytestmark = pytest.mark.emulator
+
+
+def _note(record: dict[str, Any]) -> Note:
+    note = Note.decode(record["messageAttributes"][ATTRIBUTE]["stringValue"])
+    assert note is not None
+    return note
 
 
 def _ids(failures: dict[str, list[dict[str, str]]]) -> list[str]:
@@ -59,9 +66,9 @@ def test_dead_lettered_after_the_attempts_with_the_reason(deployed: Deployed) ->
     runtime = deployed.runtime()
     assert runtime.run_until(lambda: bool(handle.status() and handle.status().status.final), 10)  # type: ignore[union-attr]
     [dead] = deployed.receive("default", dlq=True)
-    reason = dead["messageAttributes"][REASON_ATTRIBUTE]["stringValue"]
-    assert reason.startswith("failed 2 of 2 attempts: RuntimeError: broken x")
-    assert dead["messageAttributes"][SOURCE_ATTRIBUTE]["stringValue"] == "awstest-default"
+    note = _note(dead)
+    assert note.reason.startswith("failed 2 of 2 attempts: RuntimeError: broken x")
+    assert (note.queue, note.cause, note.attempt) == ("awstest-default", "exhausted", 2)
     assert decode(dead["body"]).id == handle.id
     assert [c for c in apps.CALLS if c[0] == "always_fails"] == [("always_fails", "x")] * 2
     assert deployed.receive("default") == []
@@ -72,7 +79,7 @@ def test_non_retryable_error_is_dead_lettered_at_once(deployed: Deployed) -> Non
     records = deployed.receive("default")
     assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
     [dead] = deployed.receive("default", dlq=True)
-    reason = dead["messageAttributes"][REASON_ATTRIBUTE]["stringValue"]
+    reason = _note(dead).reason
     assert reason == "non-retryable error on attempt 1: NonRetryable: we do not ship to 'XX'"
     assert apps.CALLS == [("refuse", "XX")]
 
@@ -92,10 +99,7 @@ def test_bad_records_go_to_the_dlq_with_a_reason_and_spare_the_batch(deployed: D
     assert len(records) == 4
     assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
     assert good.result(timeout=1) == 42
-    reasons = sorted(
-        r["messageAttributes"][REASON_ATTRIBUTE]["stringValue"]
-        for r in deployed.receive("default", dlq=True)
-    )
+    reasons = sorted(_note(r).reason for r in deployed.receive("default", dlq=True))
     assert reasons == [
         f"claim-check object {pointer} is missing",
         "message body is not JSON",

@@ -101,7 +101,9 @@ def test_lite_clients_say_when_the_endpoint_is_unreachable(
         _lite_backend().results.get("x")
 
 
-def test_the_cold_path_imports_neither_boto3_nor_pydantic(deployed: Deployed) -> None:
+def test_the_cold_path_imports_neither_boto3_nor_pydantic_nor_other_providers(
+    deployed: Deployed,
+) -> None:
     message = apps.add.message((20, 22))
     record = {
         "messageId": "m1",
@@ -117,13 +119,15 @@ def test_the_cold_path_imports_neither_boto3_nor_pydantic(deployed: Deployed) ->
         "import json, sys\n"
         "from adapters.aws.entrypoint import handler\n"
         "print(json.dumps(handler(json.loads(sys.argv[1]))))\n"
-        "heavy = ('boto3', 'botocore', 'pydantic', 'http.client', 'logging')\n"
+        "heavy = ('boto3', 'botocore', 'pydantic', 'http.client', 'logging', 'adapters.local')\n"
         "print([name for name in heavy if name in sys.modules])\n"
+        "from dispatcher.plugins import plugins\n"
+        "print(plugins.cache_info().currsize)  # the entry points were never read\n"
     )
     env = {"DISPATCHER_APP": "tests.aws.apps:app", "DISPATCHER_BACKEND": f"aws://{REGION}"}
     out = subprocess.run(
         [sys.executable, "-c", code, json.dumps({"Records": [record]})],
         capture_output=True, text=True, check=True, env={**os.environ, **env},
     )  # fmt: skip
-    assert out.stdout.splitlines() == ['{"batchItemFailures": []}', "[]"]
+    assert out.stdout.splitlines() == ['{"batchItemFailures": []}', "[]", "0"]
     assert deployed.backend.results.get(message.envelope.id).value == 42  # type: ignore[union-attr]

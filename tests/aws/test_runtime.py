@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from adapters.aws.dead_letters import ATTRIBUTE, Note
 from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import provision
-from adapters.aws.receiver import REASON_ATTRIBUTE
 from adapters.aws.runtime import LocalLambdaRuntime
 from dispatcher import naming
 from samples import shop
@@ -67,7 +67,8 @@ def test_the_sample_app_runs_end_to_end(aws: str) -> None:
     dlq = backend.clients.sqs.receive_message(
         QueueUrl=made.dead_letter_queues["shipping"], MessageAttributeNames=["All"]
     )["Messages"]
-    assert [m["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"] for m in dlq] == [
+    notes = [Note.decode(m["MessageAttributes"][ATTRIBUTE]["StringValue"]) for m in dlq]
+    assert [note.reason for note in notes if note] == [
         "non-retryable error on attempt 1: NonRetryable: we do not ship to 'ZZ'"
     ]
 

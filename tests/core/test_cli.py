@@ -75,7 +75,7 @@ def test_dlq_list_and_replay(backend: str) -> None:
     )
     assert listed.exit_code == 0
     assert "we do not ship to 'BR'" in listed.output
-    replayed = runner.invoke(cli, ["dlq", "replay", "samples.shop", "-b", backend])
+    replayed = runner.invoke(cli, ["dlq", "replay", "samples.shop", "--all", "-b", backend])
     assert replayed.exit_code == 0 and "replayed 1 message(s)" in replayed.output
 
 

@@ -85,7 +85,7 @@ def test_a_task_that_keeps_failing_is_dead_lettered_after_its_attempts(app: Disp
 
     handle = doomed.delay()
     assert memory(app).drain() == 3
-    [(_, reason)] = memory(app).dead_letters
+    [reason] = [e.reason for e in memory(app).dead_letters.entries()]
     assert reason == "failed 3 of 3 attempts: ConnectionError: warehouse offline"
     with pytest.raises(TaskFailed) as caught:
         handle.result(timeout=0)
@@ -104,7 +104,7 @@ def test_non_retryable_errors_dead_letter_at_once(app: Dispatcher) -> None:
     ship.delay("XX")
     ship.delay("YY")
     assert memory(app).drain() == 2
-    reasons = [reason for _, reason in memory(app).dead_letters]
+    reasons = [e.reason for e in memory(app).dead_letters.entries()]
     assert reasons == [
         "non-retryable error on attempt 1: NonRetryable: we do not ship to XX",
         "non-retryable error on attempt 1: KeyError: 'YY'",
@@ -118,7 +118,9 @@ def test_errors_outside_retry_on_are_not_retried(app: Dispatcher) -> None:
 
     strict.delay()
     assert memory(app).drain() == 1
-    assert memory(app).dead_letters[0][1].startswith("error not in retry_on, attempt 1")
+    assert (
+        memory(app).dead_letters.entries()[0].reason.startswith("error not in retry_on, attempt 1")
+    )
 
 
 def test_async_tasks_run(app: Dispatcher) -> None:
@@ -166,7 +168,7 @@ def test_expired_messages_are_dead_lettered_not_run(app: Dispatcher) -> None:
     handle = late.send(countdown=60)
     memory(app).drain()
     assert ran == []
-    assert memory(app).dead_letters[0][1].startswith("expired at ")
+    assert memory(app).dead_letters.entries()[0].reason.startswith("expired at ")
     with pytest.raises(TaskFailed, match="expired"):
         handle.result(timeout=0)
 

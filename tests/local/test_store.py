@@ -9,7 +9,7 @@ import pytest
 
 from adapters.local.store import LocalBackend
 from adapters.local.worker import Worker
-from dispatcher import Ack, Dispatcher, NonRetryable, RetryLater, TaskFailed
+from dispatcher import Ack, Cause, Dispatcher, NonRetryable, RetryLater, TaskFailed
 from tests.local.conftest import local
 
 
@@ -144,16 +144,17 @@ def test_dead_letters_keep_the_reason_and_can_be_replayed(app: Dispatcher) -> No
     handle = ship.delay("BR")
     store = local(app)
     Worker(app).run(burst=True)
-    [letter] = store.dead_letters()
-    assert letter.task == "ship" and letter.deliveries == 1
+    [letter] = store.dead_letters.entries()
+    assert (letter.id, letter.task, letter.attempt) == (handle.id, "ship", 1)
+    assert letter.cause is Cause.NON_RETRYABLE
     assert letter.reason == "non-retryable error on attempt 1: NonRetryable: we do not ship to 'BR'"
     assert store.pending() == 0
     with pytest.raises(TaskFailed):
         handle.result(timeout=0)
 
     shipping_to.add("BR")  # the cause is fixed; replay
-    assert [r.seq for r in store.replay([letter.seq])] == [letter.seq]
-    assert store.dead_letters() == []
+    assert [r.id for r in store.dead_letters.replay([letter.id])] == [handle.id]
+    assert store.dead_letters.entries() == []
     Worker(app).run(burst=True)
     assert handle.result(timeout=1) == "parcel to BR"
 

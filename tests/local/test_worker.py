@@ -43,7 +43,7 @@ def test_bad_input_is_dead_lettered_and_the_worker_keeps_going(app: Dispatcher) 
     stats = Worker(app, prefetch=2).run(burst=True)
     assert stats.outcomes == {"ack": 2, "dead_letter": 4}
     assert before.result(timeout=1) == "ch_1" and after.result(timeout=1) == "ch_2"
-    reasons = [letter.reason for letter in store.dead_letters()]
+    reasons = [letter.reason for letter in store.dead_letters.entries()]
     assert reasons[0] == "message body is not JSON"
     assert reasons[1].startswith("unsupported envelope version 2")
     assert reasons[2] == "unknown task 'refund'"
@@ -68,8 +68,8 @@ def test_retries_then_dead_letter_after_the_attempts(app: Dispatcher) -> None:
     with pytest.raises(TaskFailed, match="warehouse offline"):
         handle.result(timeout=0)
     store = local(app)
-    [letter] = store.dead_letters()
-    assert letter.deliveries == 3
+    [letter] = store.dead_letters.entries()
+    assert letter.attempt == 3
     assert letter.reason == "failed 3 of 3 attempts: ConnectionError: warehouse offline"
 
 

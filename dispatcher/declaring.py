@@ -1,0 +1,44 @@
+"""Collecting every bad declaration of a module at once, for the CLI.
+
+Normally a bad option raises at import, at the first bad decorator. When the CLI loads an app
+it imports the module inside :func:`collecting`: bad options (a bad ``Retry`` included) are
+recorded with their task's name instead, the module finishes importing, and the CLI reports
+them all, one line each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from dispatcher.errors import InvalidField
+
+
+@dataclass
+class Collector:
+    """Problems found while a module was imported."""
+
+    problems: list[str] = field(default_factory=list)
+    #: Retry policies that failed their checks, by ``id()``, until a task claims them.
+    retries: dict[int, InvalidField] = field(default_factory=dict)
+
+
+_collector: ContextVar[Collector | None] = ContextVar("dispatcher_declaring", default=None)
+
+
+def current() -> Collector | None:
+    """The active collector, if the CLI is loading an app."""
+    return _collector.get()
+
+
+@contextmanager
+def collecting() -> Iterator[Collector]:
+    """Record bad declarations instead of raising, inside the block."""
+    collector = Collector()
+    token = _collector.set(collector)
+    try:
+        yield collector
+    finally:
+        _collector.reset(token)

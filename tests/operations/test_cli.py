@@ -1,0 +1,93 @@
+"""``dispatcher dlq list|show|replay|purge`` and ``dispatcher queues``, run as a user runs
+them, on the local backend and on AWS (moto server): the same commands, the same answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.local.worker import Worker
+from dispatcher.cli import cli
+from tests.aws import apps
+
+APP = "tests.aws.apps:app"
+runner = CliRunner()
+
+
+@dataclass
+class Backend:
+    """A backend spec and how to run what was sent until nothing is left to run."""
+
+    spec: str
+    drain: Callable[[], None]
+
+
+@pytest.fixture(params=["local", pytest.param("aws", marks=pytest.mark.emulator)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "local":
+        spec = f"local:{tmp_path / 'ops.sqlite3'}"
+        apps.app.use(spec)
+
+        def work() -> None:
+            Worker(apps.app).run(burst=True)
+
+        yield Backend(spec, work)
+    else:
+        from tests.aws.conftest import deploy
+
+        request.getfixturevalue("aws")  # a clean moto in AWS_ENDPOINT_URL
+        deployed = deploy(visibility=1)
+        runtime = deployed.runtime()
+
+        def drain() -> None:
+            runtime.run_until(lambda: deployed.counts("default")["visible"] == 0, 10)
+
+        yield Backend("aws://us-east-1", drain)
+    apps.app.close()
+
+
+def _run(*args: str, backend: Backend, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(cli, [*args, "-b", backend.spec], input=input, env={"COLUMNS": "80"})
+    return result.exit_code, result.output
+
+
+def test_dead_letters_and_queues_from_the_command_line(backend: Backend) -> None:
+    first, second = apps.refuse.delay("XX"), apps.refuse.delay("YY")
+    backend.drain()
+
+    code, out = _run("dlq", "list", APP, backend=backend)
+    assert code == 0, out
+    assert "2 dead-lettered" in out
+    assert first.id in out and second.id in out  # whole ids, even on 80 columns
+
+    code, out = _run("dlq", "show", APP, first.id, backend=backend)
+    assert code == 0, out
+    assert "reason:  non-retryable error on attempt 1: NonRetryable: we do not ship to 'XX'" in out
+    assert "cause:   non_retryable" in out and '"task": "tests.aws.apps.refuse"' in out
+
+    code, out = _run("queues", APP, "-q", "default", backend=backend)
+    assert code == 0, out
+    [row] = [line for line in out.splitlines() if "default" in line]
+    assert row.replace("│", " ").split()[-4:] == ["0", "0", "0", "2"]
+
+    code, out = _run("dlq", "replay", APP, "nope", backend=backend)
+    assert code == 2 and "no dead letter with id 'nope'" in out
+    code, out = _run("dlq", "replay", APP, backend=backend)
+    assert code == 2 and "give the ids to replay" in out
+
+    code, out = _run("dlq", "replay", APP, first.id, backend=backend)
+    assert code == 0 and "replayed 1 message(s)" in out, out
+    code, out = _run("queues", APP, "-q", "default", backend=backend)
+    [row] = [line for line in out.splitlines() if "default" in line]
+    assert row.replace("│", " ").split()[-4:] == ["1", "0", "0", "1"]
+
+    code, out = _run("dlq", "purge", APP, second.id, backend=backend, input="n\n")
+    assert code == 1 and "Aborted" in out
+    code, out = _run("dlq", "purge", APP, second.id, "--yes", backend=backend)
+    assert code == 0 and "purged 1 dead letter(s)" in out, out
+    code, out = _run("dlq", "list", APP, backend=backend)
+    assert "0 dead-lettered" in out
