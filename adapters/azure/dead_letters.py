@@ -26,14 +26,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from adapters.azure import names
-from adapters.azure.encoding import NotBase64, decode, encode
+from adapters.azure.encoding import NotBase64, decode
 from adapters.azure.errors import translate, translated
 from adapters.azure.payloads import MissingClaimCheck, Pointer, is_pointer
 from adapters.azure.producer import time_to_live
 from dispatcher.backend import Cause, DeadLetterEntry
+from dispatcher.dead_letters import envelope_of, replay_body
 from dispatcher.envelope import Envelope
-from dispatcher.envelope import decode as decode_envelope
-from dispatcher.errors import InvalidMessage, QueueNotFound, UnknownDeadLetter
+from dispatcher.errors import QueueNotFound, UnknownDeadLetter
 
 if TYPE_CHECKING:
     from adapters.azure.producer import AzureBackend
@@ -153,11 +153,11 @@ class PoisonQueues:
         if held.envelope is None:  # not an envelope: back exactly as it was
             self.backend.put(queue, held.text)
             return
-        envelope = held.envelope.copy_with(attempt=1)
+        envelope = held.envelope
         self.backend.results.forget(envelope.id)
         self.backend.post(
             queue,
-            envelope.encode(),
+            replay_body(held.entry.body),  # the envelope again, from attempt 1
             delay=0,
             ttl=time_to_live(envelope, self.backend.clock()),
             blob=f"{held.entry.queue}/{envelope.id}",
@@ -227,8 +227,7 @@ class PoisonQueues:
                 with contextlib.suppress(MissingClaimCheck):
                     pointer = Pointer.parse(body, self.backend.claim_checks.container)
                     resolved = self.backend.claim_checks.get(pointer)
-            with contextlib.suppress(InvalidMessage):
-                envelope = decode_envelope(resolved)
+            envelope = envelope_of(resolved)
             body = resolved
         if recorded is not None:
             reason = str(recorded.get("reason") or reason)
@@ -271,4 +270,4 @@ def _attempt(recorded: Any, envelope: Envelope | None) -> int | None:
     return envelope.attempt if envelope is not None else None
 
 
-__all__ = ["NOT_BASE64", "NO_REASON", "PoisonQueues", "encode", "record_reason"]
+__all__ = ["NOT_BASE64", "NO_REASON", "PoisonQueues", "record_reason"]
