@@ -119,9 +119,8 @@ def _serve_ours(stop: StopFlag) -> None:
 def _ours(path: Path, chance: random.Random) -> list[float]:
     import multiprocessing
 
-    from benchmarks import _local_app
-
     from adapters.local.store import LocalBackend
+    from benchmarks import _local_app
 
     os.environ[_local_app.DB_ENV] = str(path)
     LocalBackend(path).close()  # the file, before anyone reads it

@@ -24,12 +24,12 @@ PLUGIN = Plugin(
     entrypoints={"lambda": "adapters.aws.entrypoint:handler"},
     commands=("adapters.aws.emulate:register",),
     formats={
-        "terraform": "adapters.aws.infra:TerraformRenderer",
-        "cloudformation": "adapters.aws.infra:CloudFormationRenderer",
-        "sam": "adapters.aws.infra:SamRenderer",
-        "serverless": "adapters.aws.infra:ServerlessRenderer",
+        "terraform": "adapters.aws.deploy.terraform:TerraformRenderer",
+        "cloudformation": "adapters.aws.deploy.cloudformation:CloudFormationRenderer",
+        "sam": "adapters.aws.deploy.sam:SamRenderer",
+        "serverless": "adapters.aws.deploy.serverless:ServerlessRenderer",
     },
-    policy="adapters.aws.infra:AWS",
+    policy="adapters.aws.deploy.policy:POLICY",
     packager="adapters.aws.package:PACKAGER",
     extra="aws",
 )

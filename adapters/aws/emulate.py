@@ -71,7 +71,7 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
     app.use(f"aws://{region}")
     backend = app.backend
     assert isinstance(backend, AwsBackend)
-    made = provision(backend)
+    made = provision(backend, reference=app_reference(app, app_ref))
     console.print(
         f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
         f"table {made.table}, bucket {made.bucket}",

@@ -1,25 +1,39 @@
-"""Create an app's AWS resources in an endpoint (moto, LocalStack, or a sandbox account):
-each queue and its DLQ with a redrive policy, the results table with TTL, the claim-check
-bucket. Deployed infrastructure comes from the generators; this is for local runs and tests."""
+"""Create an app's AWS resources in an endpoint (moto, LocalStack, or a sandbox account), as the
+AWS deploy policy decided them: each queue and its DLQ with their attributes and redrive, the
+results table with TTL, the claim-check bucket with its expiry. The rules live in
+:mod:`adapters.aws.deploy.policy` only; this module carries out the same records the format
+writers print. Functions, mappings, roles, log groups and schedule rules are not created: the
+local Lambda runtime (:mod:`adapters.aws.runtime`) plays them. Deployed infrastructure comes
+from ``dispatcher infra``; this is for local runs and tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from adapters.aws.deploy.policy import POLICY
+from adapters.aws.deploy.records import (
+    AwsPlan,
+    DynamoTable,
+    EventSourceMapping,
+    IamRole,
+    LambdaFunction,
+    LogGroup,
+    S3Bucket,
+    ScheduleRule,
+    SqsDeadLetterQueue,
+    SqsQueue,
+    SqsQueuePolicy,
+)
 from adapters.aws.errors import error_code, translated
-from adapters.aws.results import TTL_ATTRIBUTE
-from dispatcher import naming
+from dispatcher.deploy.model import Queue
+from dispatcher.deploy.policy import plan
 
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend
-    from dispatcher.app import QueueSpec
-
-#: Deliveries before SQS itself moves a message to the DLQ, beyond the task's own attempts
-#: (the handler dead-letters at once; this is the backstop for crashes and busy claims).
-REDRIVE_MARGIN = 5
 
 
 @dataclass(frozen=True)
@@ -32,81 +46,142 @@ class Provisioned:
     bucket: str
 
 
-def visibility_timeout(spec: QueueSpec) -> int:
-    """The queue's visibility timeout: six times the longest task timeout, as AWS advises
-    for Lambda event sources (at least 30 s, at most 12 h)."""
-    return min(43_200, max(30, math.ceil(spec.timeout) * 6))
-
-
-def provision(backend: AwsBackend, *, visibility: int | None = None) -> Provisioned:
-    """Create (or find) every resource the backend's app uses; idempotent."""
+def provision(
+    backend: AwsBackend, *, visibility: int | None = None, reference: str | None = None
+) -> Provisioned:
+    """Create (or find) every resource the backend's app uses; idempotent. ``visibility``
+    replaces the decided visibility timeout (tests use a short one to see redeliveries soon);
+    ``reference`` is how functions would import the app (none are created here)."""
     app = backend.app
-    sqs = backend.clients.sqs
-    queues: dict[str, str] = {}
-    dead: dict[str, str] = {}
-    for name, spec in app.queues.items():
-        attempts = max(app.tasks[t].options.retry.attempts for t in spec.tasks)
-        fifo = {"FifoQueue": "true"} if spec.ordered else {}
-        dlq_name = naming.dead_letter_queue_name(app.name, name, spec.ordered)
-        with translated(f"creating SQS queue {dlq_name!r}"):
-            dlq_url = sqs.create_queue(
-                QueueName=dlq_name, Attributes={**fifo, "MessageRetentionPeriod": "1209600"}
-            )["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-        queue_name = naming.queue_name(app.name, name, spec.ordered)
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": attempts + REDRIVE_MARGIN}
-        with translated(f"creating SQS queue {queue_name!r}"):
-            url = sqs.create_queue(
-                QueueName=queue_name,
-                Attributes={
-                    **fifo,
-                    "VisibilityTimeout": str(visibility or visibility_timeout(spec)),
-                    "RedrivePolicy": json.dumps(redrive),
-                },
-            )["QueueUrl"]
-        queues[name], dead[name] = str(url), str(dlq_url)
-    table = naming.results_table_name(app.name)
-    _create_table(backend, table)
-    bucket = naming.claim_check_bucket_name(app.name)
-    _create_bucket(backend, bucket)
-    return Provisioned(queues, dead, table, bucket)
-
-
-def _create_table(backend: AwsBackend, table: str) -> None:
-    dynamodb = backend.clients.dynamodb
-    try:
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+    decided = plan(app, POLICY, reference or app.name)
+    if visibility is not None:
+        decided = dataclasses.replace(
+            decided,
+            records=[
+                dataclasses.replace(r, visibility_timeout=visibility)
+                if isinstance(r, SqsQueue)
+                else r
+                for r in decided.records
+            ],
         )
-    except Exception as error:
-        if error_code(error) != "ResourceInUseException":
-            with translated(f"creating DynamoDB table {table!r}"):
-                raise
-        return
-    with translated(f"enabling TTL on DynamoDB table {table!r}"):
-        dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
-        dynamodb.update_time_to_live(
-            TableName=table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
-
-
-def _create_bucket(backend: AwsBackend, bucket: str) -> None:
-    s3 = backend.clients.s3
-    region = backend.config.region
-    location = (
-        {}
-        if region == "us-east-1"
-        else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    creator = Creator(backend)
+    table = creator.handlers()
+    for record in decided.records:
+        table[type(record)](record)
+    queues = {q.queue: q.name for q in decided.deployment.of_type(Queue)}
+    dead = {q.queue: q.dead_letter for q in decided.deployment.of_type(Queue)}
+    return Provisioned(
+        queues={task_queue: creator.urls[name] for task_queue, name in queues.items()},
+        dead_letter_queues={task_queue: creator.urls[name] for task_queue, name in dead.items()},
+        table=_only(decided, DynamoTable).table_name,
+        bucket=_only(decided, S3Bucket).bucket_name,
     )
-    try:
-        s3.create_bucket(Bucket=bucket, **location)
-    except Exception as error:
-        if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            with translated(f"creating S3 bucket {bucket!r}"):
-                raise
+
+
+def _only(decided: AwsPlan, kind: type[Any]) -> Any:
+    [record] = decided.of_type(kind)
+    return record
+
+
+@dataclass
+class Creator:
+    """Carries out each record against the endpoint."""
+
+    backend: AwsBackend
+    urls: dict[str, str] = field(default_factory=dict)
+    arns: dict[str, str] = field(default_factory=dict)
+
+    def handlers(self) -> Mapping[type, Callable[[Any], None]]:
+        """The explicit table: what the emulation creates for each record type."""
+        return {
+            SqsDeadLetterQueue: self.queue,
+            SqsQueue: self.queue,
+            DynamoTable: self.table,
+            S3Bucket: self.bucket,
+            SqsQueuePolicy: self.not_emulated,
+            IamRole: self.not_emulated,
+            LogGroup: self.not_emulated,
+            LambdaFunction: self.not_emulated,
+            EventSourceMapping: self.not_emulated,
+            ScheduleRule: self.not_emulated,
+        }
+
+    def not_emulated(self, record: Any) -> None:
+        """Played by the local Lambda runtime (or, for schedules, not run locally)."""
+
+    def queue(self, record: SqsQueue | SqsDeadLetterQueue) -> None:
+        attributes = {"MessageRetentionPeriod": str(record.retention_seconds)}
+        if record.fifo:
+            attributes["FifoQueue"] = "true"
+        if record.content_based_deduplication:
+            attributes["ContentBasedDeduplication"] = "true"
+        if record.managed_encryption:
+            attributes["SqsManagedSseEnabled"] = "true"
+        if isinstance(record, SqsQueue):
+            attributes["VisibilityTimeout"] = str(record.visibility_timeout)
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": self.arns[record.redrive.dead_letter],
+                    "maxReceiveCount": record.redrive.max_receive_count,
+                }
+            )
+        sqs = self.backend.clients.sqs
+        with translated(f"creating SQS queue {record.queue_name!r}"):
+            url = str(
+                sqs.create_queue(QueueName=record.queue_name, Attributes=attributes)["QueueUrl"]
+            )
+            found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        self.urls[record.name], self.arns[record.name] = url, found["Attributes"]["QueueArn"]
+
+    def table(self, record: DynamoTable) -> None:
+        dynamodb = self.backend.clients.dynamodb
+        try:
+            dynamodb.create_table(
+                TableName=record.table_name,
+                KeySchema=[{"AttributeName": record.key, "KeyType": "HASH"}],
+                AttributeDefinitions=[
+                    {"AttributeName": record.key, "AttributeType": record.key_type}
+                ],
+                BillingMode=record.billing_mode,
+            )
+        except Exception as error:
+            if error_code(error) != "ResourceInUseException":
+                with translated(f"creating DynamoDB table {record.table_name!r}"):
+                    raise
+            return
+        with translated(f"enabling TTL on DynamoDB table {record.table_name!r}"):
+            dynamodb.get_waiter("table_exists").wait(
+                TableName=record.table_name, WaiterConfig={"Delay": 1}
+            )
+            dynamodb.update_time_to_live(
+                TableName=record.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": record.ttl_attribute},
+            )
+
+    def bucket(self, record: S3Bucket) -> None:
+        s3 = self.backend.clients.s3
+        region = self.backend.config.region
+        location = (
+            {}
+            if region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        )
+        try:
+            s3.create_bucket(Bucket=record.bucket_name, **location)
+        except Exception as error:
+            if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                with translated(f"creating S3 bucket {record.bucket_name!r}"):
+                    raise
+        rule = {
+            "ID": record.lifecycle_rule,
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "Expiration": {"Days": record.expire_after_days},
+            "AbortIncompleteMultipartUpload": {
+                "DaysAfterInitiation": record.abort_multipart_after_days
+            },
+        }
+        with translated(f"setting the lifecycle of S3 bucket {record.bucket_name!r}"):
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=record.bucket_name, LifecycleConfiguration={"Rules": [rule]}
+            )

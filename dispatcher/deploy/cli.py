@@ -1,16 +1,20 @@
-"""``dispatcher infra`` and ``dispatcher package``: infrastructure and the function's zip."""
+"""``dispatcher infra`` and ``dispatcher package``: infrastructure and the function's zip.
 
-from __future__ import annotations
+The providers, their formats and their packagers come from the provider plug-ins; their names
+appear in the help and in the errors. Only typer and rich are imported at the top: the rest
+loads when a command runs. (No ``from __future__ import annotations``: typer reads the options'
+help, built from the plug-ins when the commands are registered, from live annotations.)
+"""
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from dispatcher.deploy.errors import UndeployableApp, UnknownFormat
-from dispatcher.deploy.graph import DeploySettings, QueueSettings
-from dispatcher.loading import AppNotFound, app_reference, load_app
+if TYPE_CHECKING:
+    from dispatcher.deploy.package import Packager
 
 console = Console()
 errors = Console(stderr=True)
@@ -18,13 +22,18 @@ errors = Console(stderr=True)
 AppArg = Annotated[str, typer.Argument(help="The app: package.module[:attr], e.g. samples.shop")]
 
 
-def register(cli: typer.Typer) -> None:
-    """Add the commands to the ``dispatcher`` CLI."""
-    cli.command("infra")(infra)
-    cli.command("package")(package)
+def register(cli: typer.Typer, groups: Mapping[str, typer.Typer] | None = None) -> None:
+    """Add the commands to the ``dispatcher`` CLI, their help naming the plug-ins' formats."""
+    from dispatcher.plugins import plugins
+
+    found = plugins()
+    formats = {name: sorted(p.formats) for name, p in found.items() if p.formats}
+    packaged = [name for name, p in found.items() if p.packager]
+    cli.command("infra")(_infra_command(formats))
+    cli.command("package")(_package_command(packaged))
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=2)
 
@@ -39,80 +48,109 @@ def _pairs(option: str, items: list[str] | None) -> dict[str, int]:
     return pairs
 
 
-def infra(
-    app: AppArg,
-    format: Annotated[
-        str,
-        typer.Option("--format", "-f", help="terraform, cloudformation, sam or serverless."),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")] = Path("."),
-    provider: Annotated[str, typer.Option(help="The cloud.")] = "aws",
-    batch_size: Annotated[
-        list[str] | None,
-        typer.Option(help="Messages per function call for a queue, QUEUE=N (repeatable)."),
-    ] = None,
-    batching_window: Annotated[
-        list[str] | None,
-        typer.Option(help="Seconds to gather a batch for a queue, QUEUE=S (repeatable)."),
-    ] = None,
-) -> None:
-    """Write deployable infrastructure for every task of the app.
+def _known(names: list[str]) -> str:
+    return ", ".join(names) or "none installed"
 
-    Nothing is written when a declaration cannot be deployed: each problem gets its own line.
-    """
-    from dispatcher.deploy.output import generate, write_files
 
-    sizes = _pairs("--batch-size", batch_size)
-    windows = _pairs("--batching-window", batching_window)
-    settings = DeploySettings(
-        queues={
-            queue: QueueSettings(
-                batch_size=sizes.get(queue), batching_window_seconds=windows.get(queue)
-            )
-            for queue in {*sizes, *windows}
+def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
+    by_provider = "; ".join(f"{p}: {', '.join(f)}" for p, f in formats.items()) or "none"
+
+    def infra(
+        app: AppArg,
+        format: Annotated[str, typer.Option("--format", "-f", help=f"The format ({by_provider}).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")] = Path("."),
+        provider: Annotated[
+            str, typer.Option(help=f"The cloud ({_known(list(formats))}).")
+        ] = "aws",
+        batch_size: Annotated[
+            list[str] | None,
+            typer.Option(help="Messages per function call for a queue, QUEUE=N (repeatable)."),
+        ] = None,
+        batching_window: Annotated[
+            list[str] | None,
+            typer.Option(help="Seconds to gather a batch for a queue, QUEUE=S (repeatable)."),
+        ] = None,
+    ) -> None:
+        """Write deployable infrastructure for every task of the app.
+
+        Nothing is written when a declaration cannot be deployed: each problem gets its own
+        line.
+        """
+        from dispatcher.deploy.errors import UndeployableApp, UnknownFormat
+        from dispatcher.deploy.output import generate, write_files
+        from dispatcher.deploy.policy import DeploySettings
+        from dispatcher.loading import AppNotFound
+
+        given = {
+            "batch_size": _pairs("--batch-size", batch_size),
+            "batching_window_seconds": _pairs("--batching-window", batching_window),
         }
-    )
-    try:
-        files = generate(app, format, provider, settings)
-    except AppNotFound as error:
-        _fail(str(error))
-    except UnknownFormat as error:
-        _fail(str(error))
-    except UndeployableApp as error:
-        for problem in error.problems:
-            errors.print(f"[red]✗[/] {problem}", highlight=False)
-        _fail(
-            f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
-            "nothing was written"
+        queues: dict[str, dict[str, int]] = {}
+        for setting, values in given.items():
+            for queue, number in values.items():
+                queues.setdefault(queue, {})[setting] = number
+        try:
+            files = generate(app, format, provider, DeploySettings(queues=queues))
+        except (AppNotFound, UnknownFormat) as error:
+            _fail(str(error))
+        except UndeployableApp as error:
+            for problem in error.problems:
+                errors.print(f"[red]✗[/] {problem}", highlight=False)
+            _fail(
+                f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
+                "nothing was written"
+            )
+        for path in write_files(files, out):
+            console.print(f"wrote {path}", highlight=False)
+
+    return infra
+
+
+def _package_command(providers: list[str]) -> Callable[..., None]:
+    def package(
+        app: AppArg,
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", "-o", help="The zip (default build/ and the provider's name)."),
+        ] = None,
+        provider: Annotated[
+            str, typer.Option(help=f"The cloud whose runtime is packaged ({_known(providers)}).")
+        ] = "aws",
+    ) -> None:
+        """Build the function's deployment zip and print its size.
+
+        It holds the app, the runtime and its dependencies, without what the platform provides
+        (boto3 on Lambda).
+        """
+        from dispatcher.deploy.package import build_package
+        from dispatcher.loading import AppNotFound, app_reference, load_app
+
+        packager = _packager(provider, providers)
+        try:
+            loaded = load_app(app)
+        except AppNotFound as error:
+            _fail(str(error))
+        target = out or Path("build") / packager.archive_name(loaded.name)
+        built = build_package(app_reference(loaded, app), target, packager)
+        for warning in built.warnings:
+            errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(
+            f"wrote {built.path}: {built.size / 1_048_576:.2f} MiB ({built.size} bytes), "
+            f"{built.files} files",
+            highlight=False,
         )
-    for path in write_files(files, out):
-        console.print(f"wrote {path}", highlight=False)
+
+    return package
 
 
-def package(
-    app: AppArg,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="The zip (default build/APP-lambda.zip).")
-    ] = None,
-    provider: Annotated[str, typer.Option(help="The cloud whose adapter is packaged.")] = "aws",
-) -> None:
-    """Build the function's deployment zip and print its size.
+def _packager(provider: str, providers: list[str]) -> "Packager":
+    from dispatcher.deploy.package import Packager
+    from dispatcher.plugins import plugins
 
-    It holds the app, the runtime and its dependencies, without what the platform provides
-    (boto3 on Lambda).
-    """
-    from dispatcher.deploy.package import build_package
-
-    try:
-        loaded = load_app(app)
-    except AppNotFound as error:
-        _fail(str(error))
-    target = out or Path("build") / f"{loaded.name}-lambda.zip"
-    built = build_package(app_reference(loaded, app), target, provider)
-    for warning in built.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    console.print(
-        f"wrote {built.path}: {built.size / 1_048_576:.2f} MiB ({built.size} bytes), "
-        f"{built.files} files",
-        highlight=False,
-    )
+    plugin = plugins().get(provider)
+    if plugin is None or plugin.packager is None:
+        _fail(f"no provider {provider!r} packages functions (known: {_known(providers)})")
+    packager = plugin.package_builder()
+    if not isinstance(packager, Packager):
+        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.Packager")
+    return packager

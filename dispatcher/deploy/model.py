@@ -1,9 +1,13 @@
 """The neutral resource model: what an app needs in any cloud, before any provider's vocabulary.
 
 The builder (:mod:`dispatcher.deploy.graph`) derives one :class:`Deployment` from an app's task
-declarations; each provider translates it into its own resources and renderers only translate.
-Units are seconds and megabytes. ``name`` identifies a resource inside the model; ``physical_name``
-is the name the cloud resource gets (from :mod:`dispatcher.naming`).
+declarations. It records intent only: each task's timeout, memory, attempts, retry schedule,
+concurrency and rate limit; which queues are ordered; what runs on a schedule; who may touch
+what. Everything a provider decides from that intent (an SQS visibility timeout, a batching
+window, a Cloud Tasks retry config, a ``host.json``) is the provider's deploy policy's job
+(:mod:`dispatcher.deploy.policy`). Units are seconds and megabytes. ``name`` identifies a
+resource inside the model; ``physical_name`` is the name the cloud resource gets (from
+:mod:`dispatcher.naming`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,30 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 RESOURCE_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class Rate(BaseModel):
+    """At most ``count`` runs every ``per_seconds``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    count: int = Field(ge=1)
+    per_seconds: float = Field(gt=0)
+
+
+class TaskIntent(BaseModel):
+    """What one task asks of the platform, as declared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    queue: str
+    timeout_seconds: float = Field(gt=0)
+    memory_mb: int
+    attempts: int = Field(ge=1)
+    retry_seconds: float = Field(ge=0, description="the longest its retry schedule waits in all")
+    concurrency: int | None = None
+    rate_limit: Rate | None = None
 
 
 class Resource(BaseModel):
@@ -28,25 +56,21 @@ class Resource(BaseModel):
 
 
 class DeadLetterQueue(Resource):
-    """Where a queue's messages go once their attempts are spent."""
+    """Where a queue's messages go once their attempts are spent, kept for replay."""
 
     kind: Literal["dead_letter_queue"] = "dead_letter_queue"
     physical_name: str
     ordered: bool
-    retention_seconds: int = Field(gt=0)
 
 
 class Queue(Resource):
-    """A task queue, with its redrive to a dead-letter queue."""
+    """A task queue, which hands what its worker cannot finish to its dead-letter queue."""
 
     kind: Literal["queue"] = "queue"
     physical_name: str
     queue: str
     ordered: bool
     tasks: tuple[str, ...]
-    visibility_timeout_seconds: int = Field(gt=0)
-    retention_seconds: int = Field(gt=0)
-    max_receive_count: int = Field(ge=1)
     dead_letter: str
 
     def dependencies(self) -> tuple[str, ...]:
@@ -54,24 +78,23 @@ class Queue(Resource):
 
 
 class ResultStore(Resource):
-    """The key-value table holding results and idempotency records, expiring by TTL."""
+    """Where results and idempotency records live, expiring on their own."""
 
     kind: Literal["result_store"] = "result_store"
     physical_name: str
-    key: str = "id"
-    ttl_attribute: str = "expires_at"
 
 
 class PayloadStore(Resource):
-    """The object bucket for message bodies too large for a queue (claim checks)."""
+    """Where message bodies too large for a queue wait (claim checks), as long as their
+    messages may still be replayed."""
 
     kind: Literal["payload_store"] = "payload_store"
     physical_name: str
-    expire_after_days: int = Field(ge=1)
 
 
 class Worker(Resource):
-    """The cloud function that runs one queue's tasks."""
+    """The cloud function that runs one queue's tasks: as much memory as the hungriest task
+    and as long as the slowest one may take."""
 
     kind: Literal["worker"] = "worker"
     physical_name: str
@@ -79,10 +102,6 @@ class Worker(Resource):
     tasks: tuple[str, ...]
     memory_mb: int
     timeout_seconds: int
-    entrypoint: str
-    runtime: str
-    environment: dict[str, str]
-    reserved_concurrency: int | None = None
     identity: str
 
     def dependencies(self) -> tuple[str, ...]:
@@ -90,15 +109,11 @@ class Worker(Resource):
 
 
 class Trigger(Resource):
-    """Feeds a queue's messages to its worker in batches, reporting per-message failures."""
+    """Feeds a queue's messages to its worker."""
 
     kind: Literal["trigger"] = "trigger"
     worker: str
     queue: str
-    batch_size: int = Field(ge=1)
-    batching_window_seconds: int = Field(ge=0)
-    partial_failures: bool = True
-    max_concurrency: int | None = None
 
     def dependencies(self) -> tuple[str, ...]:
         return (self.queue, self.worker)
@@ -107,7 +122,7 @@ class Trigger(Resource):
 class Schedule(Resource):
     """Puts a fresh invocation of a task (no arguments) on its queue periodically.
 
-    ``kind`` is ``rate`` (every ``every_seconds``) or ``cron`` (five fields, UTC)."""
+    ``schedule`` is ``rate`` (every ``every_seconds``) or ``cron`` (five fields, UTC)."""
 
     kind: Literal["schedule"] = "schedule"
     task: str
@@ -148,7 +163,7 @@ AnyResource = Annotated[
     Field(discriminator="kind"),
 ]
 
-#: Every resource type, for renderers to prove they cover them all.
+#: Every resource type, for policies to prove they decide them all.
 RESOURCE_TYPES: tuple[type[Resource], ...] = (
     DeadLetterQueue,
     Queue,
@@ -165,13 +180,14 @@ R = TypeVar("R", bound=Resource)
 
 
 class Deployment(BaseModel):
-    """The whole model of one app: its resources, dependencies first."""
+    """The whole model of one app: its tasks' intent and its resources, dependencies first."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     app: str
     app_reference: str
     provider: str
+    tasks: tuple[TaskIntent, ...]
     resources: tuple[AnyResource, ...]
 
     def get(self, name: str) -> Resource:
@@ -184,3 +200,14 @@ class Deployment(BaseModel):
     def of_type(self, kind: type[R]) -> list[R]:
         """Every resource of one type, in model order."""
         return [r for r in self.resources if isinstance(r, kind)]
+
+    def task(self, name: str) -> TaskIntent:
+        """The intent of the task called ``name``."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(name)
+
+    def tasks_of(self, names: tuple[str, ...]) -> list[TaskIntent]:
+        """The intents of ``names`` (a queue's or a worker's tasks), in that order."""
+        return [self.task(name) for name in names]

@@ -1,4 +1,4 @@
-"""Write rendered files: everything is rendered first, then each file is replaced atomically."""
+"""Generate and write files: everything is rendered first, then each file is replaced atomically."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from dispatcher.deploy.graph import DeploySettings, build
-from dispatcher.deploy.render import provider_profile, renderer_for
+from dispatcher.deploy.policy import DeploySettings, plan
+from dispatcher.deploy.render import policy_for, renderer_for
 from dispatcher.loading import app_reference, load_app
 
 
@@ -17,11 +17,12 @@ def generate(
     """The files of ``format`` for the app at ``reference`` (path -> text); nothing is written.
 
     Raises :class:`~dispatcher.deploy.errors.UndeployableApp` when the declarations cannot be
-    deployed."""
+    deployed, :class:`~dispatcher.deploy.errors.UnknownFormat` for a format or provider no
+    plug-in offers."""
+    renderer = renderer_for(format, provider)
     app = load_app(reference)
-    full_reference = app_reference(app, reference)
-    deployment = build(app, provider_profile(provider), full_reference, settings)
-    return renderer_for(format, provider).render(deployment)
+    decided = plan(app, policy_for(provider), app_reference(app, reference), settings)
+    return renderer.render(decided)
 
 
 def write_files(files: dict[str, str], out: Path) -> list[Path]:

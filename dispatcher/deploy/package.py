@@ -1,11 +1,13 @@
-"""Build the cloud function's deployment zip: the app, the runtime, and their dependencies.
+"""Build a cloud function's deployment zip: the app, the runtime, and their dependencies.
 
 The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
-adapter; dependencies are copied from the installed distributions (the ``pydantic`` closure),
-leaving out what the platform provides (boto3 and its dependencies on Lambda). Every module
-ships compiled too: Lambda's code directory is read-only, so Python could not cache bytecode
-there and would compile every module on every cold start. The zip is reproducible: sorted
-entries, fixed timestamps, hash-based bytecode.
+own packages; dependencies are copied from the installed distributions (the ``pydantic`` and
+``orjson`` closures). What differs per provider (which of its packages the function needs, what
+the platform already provides, what is left out, the platform compiled code must match, the
+zip's default name) comes from the provider's :class:`Packager`, found through its plug-in.
+Every module ships compiled too: a function's code directory is read-only on Lambda, so Python
+could not cache bytecode there and would compile every module on every cold start. The zip is
+reproducible: sorted entries, fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
@@ -19,20 +21,47 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Distributions the runtime needs (the CLI's typer and rich are left out).
-RUNTIME_REQUIREMENTS = ("pydantic",)
-#: Distributions AWS Lambda's Python runtime already has.
-PROVIDED = frozenset(
-    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
-)
-#: Source folders of ours that the function never imports.
-EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py", "adapters/aws/infra.py")
-#: Lambda's platform: compiled dependencies must match it.
-TARGET = ("Linux", "x86_64", (3, 11))
+#: Distributions the core's runtime needs (the CLI's typer and rich are left out).
+RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
+#: Source folders of the core that a function never imports.
+EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """The platform a function runs on: compiled dependencies must match it."""
+
+    system: str
+    machine: str
+    python: tuple[int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Packager:
+    """What one provider's function package holds, as its plug-in declares it.
+
+    ``packages`` are the provider's import packages the function needs (``adapters.aws``);
+    ``requirements`` the distributions it needs beyond the core's; ``provided`` the
+    distributions the platform already has (boto3 on Lambda); ``excluded`` archive path
+    prefixes left out (tooling the function never imports); ``archive`` the default zip name,
+    with ``{app}`` for the app's name.
+    """
+
+    platform: str
+    packages: tuple[str, ...]
+    requirements: tuple[str, ...] = ()
+    provided: frozenset[str] = field(default_factory=frozenset)
+    excluded: tuple[str, ...] = ()
+    target: Target
+    archive: str
+
+    def archive_name(self, app: str) -> str:
+        """The zip's default file name for ``app``."""
+        return self.archive.format(app=app)
 
 
 @dataclass(frozen=True)
@@ -49,13 +78,15 @@ def _name(requirement: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def dependency_closure(roots: tuple[str, ...] = RUNTIME_REQUIREMENTS) -> list[str]:
-    """The installed distributions ``roots`` need (extras left out), minus the provided ones."""
+def dependency_closure(
+    roots: tuple[str, ...] = RUNTIME_REQUIREMENTS, provided: frozenset[str] = frozenset()
+) -> list[str]:
+    """The installed distributions ``roots`` need (extras left out), minus ``provided``."""
     found: dict[str, None] = {}
     pending = [r.lower() for r in roots]
     while pending:
         name = pending.pop()
-        if name in found or name in PROVIDED:
+        if name in found or name in provided:
             continue
         found[name] = None
         requires = importlib.metadata.distribution(name).requires or []
@@ -75,46 +106,52 @@ def _distribution_files(name: str) -> Iterator[tuple[str, Path]]:
 
 
 def _source_files(package: str) -> Iterator[tuple[str, Path]]:
+    """Archive name -> file of every file of ``package`` (dotted), and the ``__init__`` of each
+    package above it."""
+    parts = package.split(".")
+    for depth in range(1, len(parts)):
+        parent = importlib.util.find_spec(".".join(parts[:depth]))
+        if parent is not None and parent.origin is not None:
+            yield f"{'/'.join(parts[:depth])}/__init__.py", Path(parent.origin)
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(f"cannot find {package!r} to package it")
     origin = Path(spec.origin)
     if spec.submodule_search_locations is None:
-        yield origin.name, origin
+        yield f"{'/'.join([*parts[:-1], origin.name])}", origin
         return
-    root = origin.parent
+    root, prefix = origin.parent, "/".join(parts)
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            yield f"{package}/{path.relative_to(root).as_posix()}", path
+            yield f"{prefix}/{path.relative_to(root).as_posix()}", path
 
 
-def package_contents(reference: str, provider: str = "aws") -> dict[str, Path]:
+def package_contents(reference: str, packager: Packager) -> dict[str, Path]:
     """Archive name -> file for the function of the app at ``reference``."""
     top = reference.partition(":")[0].split(".")[0]
+    excluded = EXCLUDED_PARTS + packager.excluded
     entries: dict[str, Path] = {}
-    for package in dict.fromkeys([top, "dispatcher", "adapters"]):
+    for package in dict.fromkeys([top, "dispatcher", *packager.packages]):
         for name, path in _source_files(package):
-            if package == "adapters" and not (
-                name == "adapters/__init__.py" or name.startswith(f"adapters/{provider}/")
-            ):
-                continue
-            if not name.startswith(EXCLUDED_PARTS):
+            if not name.startswith(excluded):
                 entries[name] = path
-    for distribution in dependency_closure():
+    roots = RUNTIME_REQUIREMENTS + packager.requirements
+    for distribution in dependency_closure(roots, packager.provided):
         entries.update(dict(_distribution_files(distribution)))
     return entries
 
 
-def platform_warnings() -> list[str]:
+def platform_warnings(packager: Packager) -> list[str]:
     """Why the compiled dependencies of this interpreter may not run on the function."""
-    system, machine, version = TARGET
+    target = packager.target
     here = (platform.system(), platform.machine(), sys.version_info[:2])
-    if here == (system, machine, version):
+    if here == (target.system, target.machine, target.python):
         return []
+    major, minor = target.python
     return [
-        f"this interpreter is {here[0]} {here[1]} Python {here[2][0]}.{here[2][1]}; the function "
-        f"runs {system} {machine} Python {version[0]}.{version[1]}, so compiled dependencies "
-        "(pydantic-core) must come from a matching environment"
+        f"this interpreter is {here[0]} {here[1]} Python {here[2][0]}.{here[2][1]}; "
+        f"{packager.platform} runs {target.system} {target.machine} Python {major}.{minor}, so "
+        "compiled dependencies (pydantic-core, orjson) must come from a matching environment"
     ]
 
 
@@ -137,9 +174,9 @@ def bytecode(name: str, source: Path) -> tuple[str, bytes] | None:
         return importlib.util.cache_from_source(name), compiled.read_bytes()
 
 
-def build_package(reference: str, out: Path, provider: str = "aws") -> Package:
-    """Write the zip to ``out`` (replacing it) and describe it."""
-    entries = package_contents(reference, provider)
+def build_package(reference: str, out: Path, packager: Packager) -> Package:
+    """Write the zip of ``packager``'s provider to ``out`` (replacing it) and describe it."""
+    entries = package_contents(reference, packager)
     files = {name: path.read_bytes() for name, path in entries.items()}
     for name, path in entries.items():
         if name.endswith(".py"):
@@ -155,4 +192,4 @@ def build_package(reference: str, out: Path, provider: str = "aws") -> Package:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, files[name])
     partial.replace(out)
-    return Package(out, out.stat().st_size, len(files), tuple(platform_warnings()))
+    return Package(out, out.stat().st_size, len(files), tuple(platform_warnings(packager)))

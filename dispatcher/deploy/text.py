@@ -1,39 +1,40 @@
-"""Text helpers shared by renderers: Jinja2 templates from ``templates/`` and YAML dumping.
+"""Text helpers shared by renderers: Jinja2 templates shipped as package data, and YAML.
 
-Jinja2 and PyYAML come with the ``infra`` extra and are imported only when a renderer runs.
+A provider keeps its templates in a ``templates/`` folder of one of its packages (the AWS
+writers' is ``adapters/aws/deploy/templates``, a link to the repository's ``templates/aws``)
+and names that package; the text is read with :mod:`importlib.resources`, so it works the same
+from a checkout, an editable install or an installed wheel. Jinja2 and PyYAML come with the
+``infra`` extra and are imported only when a renderer runs.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
-#: Where the templates live: the repository's ``templates/`` folder (an editable install keeps
-#: this module in the checkout), unless ``DISPATCHER_TEMPLATES`` names another folder.
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 HINT = "install the infra extra: pip install 'faas-dispatcher[infra]'"
 
 
-def templates_dir() -> Path:
-    """The templates folder; a clear error when it cannot be found."""
-    folder = Path(os.environ.get("DISPATCHER_TEMPLATES", TEMPLATES_DIR))
-    if not folder.is_dir():
+def template_text(package: str, name: str) -> str:
+    """The text of ``templates/<name>`` in ``package``'s data."""
+    source = resources.files(package).joinpath("templates", *name.split("/"))
+    try:
+        return source.read_text(encoding="utf-8")
+    except FileNotFoundError:
         raise FileNotFoundError(
-            f"templates folder {folder} not found; set DISPATCHER_TEMPLATES to the repository's "
-            "templates/ folder"
-        )
-    return folder
+            f"template {name!r} is missing from the package data of {package}; reinstall "
+            "faas-dispatcher"
+        ) from None
 
 
-def render_template(name: str, **context: Any) -> str:
-    """Render ``templates/<name>`` with ``context`` (undefined names are errors)."""
+def render_template(package: str, name: str, **context: Any) -> str:
+    """Render ``package``'s ``templates/<name>`` with ``context`` (undefined names are errors)."""
     try:
         import jinja2
     except ImportError as error:
         raise ImportError(f"jinja2 is missing; {HINT}") from error
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
+        loader=jinja2.FunctionLoader(lambda template: template_text(package, template)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -30,6 +30,8 @@ def at(text: str) -> datetime:
         ("0 0 1,15 * FRI", "2026-11-28 12:00", "2026-12-01 00:00"),  # either day rule
         ("30 6 * JAN 0", "2026-11-28 12:00", "2027-01-03 06:30"),  # first Sunday in January
         ("5-10/5 * * * 7", "2026-11-29 10:07", "2026-11-29 10:10"),  # 7 is Sunday
+        ("0 0 */2 * MON", "2028-01-03 12:00", "2028-01-17 00:00"),  # '*/2' makes it both
+        ("0 0 * * 5-7", "2026-11-28 12:00", "2026-11-29 00:00"),  # Friday to Sunday
     ],
 )
 def test_cron_next_after(line: str, after: str, expected: str) -> None:

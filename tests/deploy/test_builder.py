@@ -7,50 +7,75 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.aws.infra import AWS
+from adapters.aws.deploy.policy import POLICY as AWS
+from adapters.aws.deploy.records import (
+    AwsPlan,
+    EventSourceMapping,
+    LambdaFunction,
+    S3Bucket,
+    SqsDeadLetterQueue,
+    SqsQueue,
+)
 from dispatcher.cli import cli
 from dispatcher.deploy.errors import UndeployableApp
-from dispatcher.deploy.graph import DeploySettings, QueueSettings, build
-from dispatcher.deploy.model import Identity, PayloadStore, Queue, Schedule, Trigger, Worker
+from dispatcher.deploy.graph import build
+from dispatcher.deploy.model import Identity, Queue, Schedule, Trigger, Worker
+from dispatcher.deploy.policy import DeploySettings, plan
 from samples.shop import app as shop
 from tests.deploy import apps
 
 
 def test_sample_model_follows_the_declarations() -> None:
-    model = build(shop, AWS, "samples.shop:app")
+    decided = plan(shop, AWS, "samples.shop:app")
+    model = decided.deployment
     queues = {q.queue: q for q in model.of_type(Queue)}
     assert set(queues) == set(shop.queues)
     for name, spec in shop.queues.items():
-        queue = queues[name]
+        queue = decided.get(SqsQueue, queues[name].name)
         tasks = [shop.tasks[t] for t in spec.tasks]
         worker = next(w for w in model.of_type(Worker) if w.queue == name)
-        assert worker.timeout_seconds == max(t.options.timeout for t in tasks)
-        assert worker.memory_mb == max(t.options.memory for t in tasks)
-        assert queue.visibility_timeout_seconds >= 6 * worker.timeout_seconds
+        function = decided.get(LambdaFunction, worker.name)
+        assert worker.timeout_seconds == function.timeout == max(t.options.timeout for t in tasks)
+        assert worker.memory_mb == function.memory_mb == max(t.options.memory for t in tasks)
+        assert queue.visibility_timeout >= 6 * function.timeout
         longest_retry = max(t.options.retry.max_total_delay() for t in tasks)
         assert queue.retention_seconds > longest_retry
-        assert queue.max_receive_count > max(t.options.retry.attempts for t in tasks)
-        dlq = model.get(queue.dead_letter)
-        assert dlq.retention_seconds > queue.retention_seconds  # type: ignore[attr-defined]
+        assert queue.redrive.max_receive_count > max(t.options.retry.attempts for t in tasks)
+        dlq = decided.get(SqsDeadLetterQueue, queue.redrive.dead_letter)
+        assert dlq.retention_seconds > queue.retention_seconds
     assert queues["inventory"].ordered and queues["inventory"].physical_name.endswith(".fifo")
+    assert decided.get(SqsQueue, "inventory").fifo
     inventory = next(t for t in model.of_type(Trigger) if t.queue == "inventory")
-    assert inventory.batch_size <= 10 and inventory.batching_window_seconds == 0
-    assert inventory.max_concurrency == 2
+    mapping = decided.get(EventSourceMapping, inventory.name)
+    assert mapping.batch_size <= 10 and mapping.batching_window is None
+    assert mapping.max_concurrency == 2
     [schedule] = model.of_type(Schedule)
     assert schedule.task == "samples.shop.nightly_stock_report" and schedule.queue == "reports"
-    payments = model.get("payments-worker")
-    assert isinstance(payments, Worker)
+    payments = decided.get(LambdaFunction, "payments-worker")
     assert payments.environment == {
         "DISPATCHER_APP": "samples.shop:app",
         "DISPATCHER_BACKEND": "aws",
     }
-    assert payments.entrypoint == "adapters.aws.entrypoint.handler"
-    payloads = model.of_type(PayloadStore)[0]
-    assert payloads.physical_name == "shop-claim-checks" and payloads.expire_after_days == 15
+    assert payments.handler == "adapters.aws.entrypoint.handler"
+    [payloads] = decided.of_type(S3Bucket)
+    assert payloads.bucket_name == "shop-claim-checks" and payloads.expire_after_days == 15
+
+
+def test_the_neutral_model_holds_intent_only() -> None:
+    model = build(shop, AWS.limits, "gcp", "samples.shop:app")
+    charge = model.task("samples.shop.charge")
+    assert charge.attempts == 5 and charge.timeout_seconds == 30 and charge.memory_mb == 512
+    assert charge.retry_seconds == shop.tasks["samples.shop.charge"].options.retry.max_total_delay()
+    receipt = model.task("samples.shop.send_receipt")
+    assert receipt.rate_limit is not None and receipt.rate_limit.count == 50
+    assert model.task("samples.shop.update_stock").concurrency == 2
+    for resource in model.resources:
+        fields = set(type(resource).model_fields)
+        assert not fields & {"visibility_timeout_seconds", "batch_size", "retention_seconds"}
 
 
 def test_identity_touches_only_the_apps_resources() -> None:
-    model = build(shop, AWS, "samples.shop:app")
+    model = plan(shop, AWS, "samples.shop:app").deployment
     identity = model.get("payments-identity")
     assert isinstance(identity, Identity)
     consumed = {g.resource for g in identity.grants if g.access == "consume"}
@@ -60,7 +85,7 @@ def test_identity_touches_only_the_apps_resources() -> None:
 
 def test_undeployable_declarations_list_every_problem() -> None:
     with pytest.raises(UndeployableApp) as caught:
-        build(apps.undeployable, AWS, "tests.deploy.apps:undeployable")
+        plan(apps.undeployable, AWS, "tests.deploy.apps:undeployable")
     problems = caught.value.problems
     text = "\n".join(problems)
     assert "task tests.deploy.apps.crunch: memory: 20480 MB is above the 10240 MB" in text
@@ -73,10 +98,10 @@ def test_undeployable_declarations_list_every_problem() -> None:
 
 def test_fifo_batching_rules() -> None:
     settings = DeploySettings(
-        queues={"inventory": QueueSettings(batch_size=20, batching_window_seconds=5)}
+        queues={"inventory": {"batch_size": 20, "batching_window_seconds": 5}}
     )
     with pytest.raises(UndeployableApp) as caught:
-        build(shop, AWS, "samples.shop:app", settings)
+        plan(shop, AWS, "samples.shop:app", settings)
     assert caught.value.problems == [
         "task samples.shop.update_stock: batch_size: ordered queue 'inventory' takes at most 10 "
         "messages per batch (got 20)",
@@ -88,14 +113,16 @@ def test_fifo_batching_rules() -> None:
 def test_other_overrides_are_checked() -> None:
     settings = DeploySettings(
         queues={
-            "payments": QueueSettings(visibility_timeout_seconds=60, retention_seconds=1_209_600),
-            "orders": QueueSettings(batch_size=50),
-            "nowhere": QueueSettings(batch_size=1),
+            "payments": {"visibility_timeout_seconds": 60, "retention_seconds": 1_209_600},
+            "orders": {"batch_size": 50},
+            "nowhere": {"batch_size": 1},
+            "shipping": {"concurrency": 3},
         }
     )
     with pytest.raises(UndeployableApp) as caught:
-        build(shop, AWS, "samples.shop:app", settings)
+        plan(shop, AWS, "samples.shop:app", settings)
     text = "\n".join(caught.value.problems)
+    assert "settings: queue 'shipping': concurrency: not an AWS setting" in text
     assert "settings: queue 'nowhere' is not used by any task" in text
     assert "charge: visibility_timeout: 60 s on queue 'payments' is below 6x" in text
     assert "task samples.shop.charge: retention: messages must expire" in text
@@ -103,15 +130,12 @@ def test_other_overrides_are_checked() -> None:
 
 
 def test_limits_become_safe_values() -> None:
-    model = build(apps.edge, AWS, "tests.deploy.apps:edge")
-    steady = model.get("steady-worker")
-    assert isinstance(steady, Worker)
+    decided: AwsPlan = plan(apps.edge, AWS, "tests.deploy.apps:edge")
+    steady = decided.get(LambdaFunction, "steady-worker")
     assert steady.reserved_concurrency == 1 and steady.memory_mb == 10_240
-    queue = model.get("steady")
-    assert isinstance(queue, Queue) and queue.visibility_timeout_seconds == 5400
-    busy = model.get("busy-trigger")
-    assert isinstance(busy, Trigger) and busy.max_concurrency == 40
-    [schedule] = model.of_type(Schedule)
+    assert decided.get(SqsQueue, "steady").visibility_timeout == 5400
+    assert decided.get(EventSourceMapping, "busy-trigger").max_concurrency == 40
+    [schedule] = decided.deployment.of_type(Schedule)
     assert schedule.schedule == "rate" and schedule.every_seconds == 7200
 
 

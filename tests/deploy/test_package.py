@@ -11,18 +11,26 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from adapters.aws.package import PACKAGER
+from dispatcher import plugins
 from dispatcher.cli import cli
 from dispatcher.deploy.package import build_package, dependency_closure
 
 
 def test_dependencies_leave_out_what_lambda_provides() -> None:
-    closure = dependency_closure()
+    closure = dependency_closure(provided=PACKAGER.provided)
     assert "pydantic" in closure and "pydantic-core" in closure
     assert not {"boto3", "botocore", "typer", "rich"} & set(closure)
+    assert dependency_closure(("boto3",), PACKAGER.provided) == []
+
+
+def test_the_plugin_supplies_the_packager() -> None:
+    assert plugins.get("aws").package_builder() is PACKAGER
+    assert PACKAGER.archive_name("shop") == "shop-lambda.zip"
 
 
 def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
-    built = build_package("samples.shop:app", tmp_path / "shop.zip")
+    built = build_package("samples.shop:app", tmp_path / "shop.zip", PACKAGER)
     names = set(zipfile.ZipFile(built.path).namelist())
     assert {
         "samples/shop.py",
@@ -32,10 +40,12 @@ def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
         "pydantic/__init__.py",
     } <= names
     assert any(n.startswith("pydantic_core/_pydantic_core") for n in names)
+    assert any(n.startswith("orjson/orjson.cpython") for n in names)
     tops = {n.split("/")[0] for n in names}
     assert not {"boto3", "botocore", "typer", "rich"} & tops
     assert "adapters/local/__init__.py" not in names
-    assert not any(n.startswith("dispatcher/deploy/") for n in names)
+    assert not any(n.startswith(("dispatcher/deploy/", "adapters/aws/deploy/")) for n in names)
+    assert "adapters/__init__.py" in names and "adapters/aws/emulate.py" not in names
     sources = {n for n in names if n.endswith(".py")}
     compiled = {n for n in names if n.endswith(".pyc")}
     assert compiled == {importlib.util.cache_from_source(n) for n in sources}
@@ -43,8 +53,8 @@ def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
 
 
 def test_zip_is_reproducible(tmp_path: Path) -> None:
-    first = build_package("samples.shop:app", tmp_path / "a.zip")
-    second = build_package("samples.shop:app", tmp_path / "b.zip")
+    first = build_package("samples.shop:app", tmp_path / "a.zip", PACKAGER)
+    second = build_package("samples.shop:app", tmp_path / "b.zip", PACKAGER)
     assert first.path.read_bytes() == second.path.read_bytes()
 
 
@@ -55,8 +65,14 @@ def test_cli_prints_the_size(tmp_path: Path) -> None:
     assert f"({out.stat().st_size} bytes)" in result.output.replace("\n", "")
 
 
+def test_cli_names_the_providers_it_can_package(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["package", "samples.shop", "--provider", "nimbus"])
+    assert result.exit_code == 2
+    assert "no provider 'nimbus' packages functions (known: aws" in result.output
+
+
 def test_zip_runs_without_site_packages(tmp_path: Path) -> None:
-    built = build_package("samples.shop:app", tmp_path / "shop.zip")
+    built = build_package("samples.shop:app", tmp_path / "shop.zip", PACKAGER)
     root = tmp_path / "function"
     zipfile.ZipFile(built.path).extractall(root)
     probe = (

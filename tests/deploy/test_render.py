@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from adapters.aws import infra
+from adapters.aws.deploy import cloudformation, sam, serverless
+from adapters.aws.deploy.policy import POLICY as AWS
+from adapters.aws.deploy.policy import Decider
+from adapters.aws.deploy.records import RECORD_TYPES, AwsPlan, SqsQueue
+from adapters.aws.provision import Creator
 from dispatcher.deploy import hcl
 from dispatcher.deploy.errors import UnknownFormat, UnsupportedResource
 from dispatcher.deploy.graph import ordered
@@ -22,14 +26,16 @@ from dispatcher.deploy.model import (
     Resource,
     ResultStore,
     Schedule,
+    TaskIntent,
     Trigger,
     Worker,
 )
-from dispatcher.deploy.render import RENDERERS, Renderer, renderer_for
+from dispatcher.deploy.policy import DeploySettings
+from dispatcher.deploy.render import Renderer, formats, renderer_for
 from dispatcher.envelope import decode
 
 
-def _worker(queue: str, **changes: Any) -> list[Resource]:
+def _worker(queue: str, memory: int = 256, timeout: int = 30) -> list[Resource]:
     grants = (
         Grant(resource=queue, access="consume"),
         Grant(resource="jobs", access="send"),
@@ -46,66 +52,40 @@ def _worker(queue: str, **changes: Any) -> list[Resource]:
             physical_name=f"demo-{queue}-worker",
             queue=queue,
             tasks=(f"demo.{queue}_task",),
-            memory_mb=changes.get("memory", 256),
-            timeout_seconds=changes.get("timeout", 30),
-            entrypoint="adapters.aws.entrypoint.handler",
-            runtime="python3.11",
-            environment={"DISPATCHER_APP": "demo:app", "DISPATCHER_BACKEND": "aws"},
-            reserved_concurrency=changes.get("reserved"),
+            memory_mb=memory,
+            timeout_seconds=timeout,
             identity=f"{queue}-identity",
         ),
-        Trigger(
-            name=f"{queue}-trigger",
-            worker=f"{queue}-worker",
-            queue=queue,
-            batch_size=changes.get("batch", 10),
-            batching_window_seconds=changes.get("window", 0),
-            max_concurrency=changes.get("concurrency"),
-        ),
+        Trigger(name=f"{queue}-trigger", worker=f"{queue}-worker", queue=queue),
     ]
 
 
 def hand_model() -> Deployment:
-    """A standard queue with a batching window, and an ordered queue with a schedule."""
+    """A standard queue with a concurrency limit, and an ordered queue with a schedule and a
+    concurrency of one."""
     resources: list[Resource] = [
-        DeadLetterQueue(
-            name="jobs-dlq",
-            physical_name="demo-jobs-dlq",
-            ordered=False,
-            retention_seconds=1_209_600,
-        ),
+        DeadLetterQueue(name="jobs-dlq", physical_name="demo-jobs-dlq", ordered=False),
         Queue(
             name="jobs",
             physical_name="demo-jobs",
             queue="jobs",
             ordered=False,
             tasks=("demo.jobs_task",),
-            visibility_timeout_seconds=180,
-            retention_seconds=345_600,
-            max_receive_count=8,
             dead_letter="jobs-dlq",
         ),
-        DeadLetterQueue(
-            name="ordered-dlq",
-            physical_name="demo-ordered-dlq.fifo",
-            ordered=True,
-            retention_seconds=1_209_600,
-        ),
+        DeadLetterQueue(name="ordered-dlq", physical_name="demo-ordered-dlq.fifo", ordered=True),
         Queue(
             name="ordered",
             physical_name="demo-ordered.fifo",
             queue="ordered",
             ordered=True,
             tasks=("demo.ordered_task",),
-            visibility_timeout_seconds=60,
-            retention_seconds=345_600,
-            max_receive_count=6,
             dead_letter="ordered-dlq",
         ),
         ResultStore(name="results", physical_name="demo-results"),
-        PayloadStore(name="claim-checks", physical_name="demo-claim-checks", expire_after_days=5),
-        *_worker("jobs", batch=100, window=5, memory=1024, timeout=120, concurrency=7),
-        *_worker("ordered", reserved=1),
+        PayloadStore(name="claim-checks", physical_name="demo-claim-checks"),
+        *_worker("jobs", memory=1024, timeout=120),
+        *_worker("ordered"),
         Schedule(
             name="tick-schedule",
             task="demo.ordered_task",
@@ -115,29 +95,71 @@ def hand_model() -> Deployment:
             every_seconds=300,
         ),
     ]
+    tasks = (
+        TaskIntent(
+            name="demo.jobs_task",
+            queue="jobs",
+            timeout_seconds=120,
+            memory_mb=1024,
+            attempts=3,
+            retry_seconds=30,
+            concurrency=7,
+        ),
+        TaskIntent(
+            name="demo.ordered_task",
+            queue="ordered",
+            timeout_seconds=10,
+            memory_mb=256,
+            attempts=1,
+            retry_seconds=0,
+            concurrency=1,
+        ),
+    )
     return Deployment(
-        app="demo", app_reference="demo:app", provider="aws", resources=tuple(ordered(resources))
+        app="demo",
+        app_reference="demo:app",
+        provider="aws",
+        tasks=tasks,
+        resources=tuple(ordered(resources)),
     )
 
 
-@pytest.mark.parametrize("key", sorted(RENDERERS))
-def test_every_renderer_handles_every_resource_type(key: tuple[str, str]) -> None:
-    renderer = renderer_for(*key)
+def hand_plan() -> AwsPlan:
+    """The AWS policy's decisions for :func:`hand_model`, with a batching window on jobs."""
+    settings = DeploySettings(queues={"jobs": {"batch_size": 100, "batching_window_seconds": 5}})
+    return AWS.decide(hand_model(), settings)
+
+
+def test_the_policy_decides_every_resource_type() -> None:
+    table = Decider(hand_model(), DeploySettings()).handlers()
+    assert [t.__name__ for t in RESOURCE_TYPES if t not in table] == []
+
+
+def test_the_emulator_carries_out_every_record_type() -> None:
+    table = Creator(backend=None).handlers()  # type: ignore[arg-type]
+    assert [t.__name__ for t in RECORD_TYPES if t not in table] == []
+
+
+@pytest.mark.parametrize("format", formats("aws"))
+def test_every_renderer_handles_every_record_type(format: str) -> None:
+    renderer = renderer_for(format, "aws")
     assert isinstance(renderer, Renderer)
-    missing = [t.__name__ for t in RESOURCE_TYPES if t not in renderer.handlers()]
-    assert not missing, f"{key} has no translation for {missing}"
+    missing = [t.__name__ for t in RECORD_TYPES if t not in renderer.handlers()]
+    assert not missing, f"{format} has no translation for {missing}"
 
 
 def test_unknown_format_and_missing_handler_are_errors() -> None:
     with pytest.raises(UnknownFormat, match="no 'pulumi' renderer"):
         renderer_for("pulumi", "aws")
+    with pytest.raises(UnknownFormat, match=r"no provider 'nimbus'.*known: aws"):
+        renderer_for("terraform", "nimbus")
 
-    class Partial(infra.CloudFormationRenderer):
+    class Partial(cloudformation.CloudFormationRenderer):
         def handlers(self) -> Any:
-            return {Queue: self.resources.queue}
+            return {SqsQueue: self.resources.queue}
 
-    with pytest.raises(UnsupportedResource, match="DeadLetterQueue 'jobs-dlq'"):
-        Partial().render(hand_model())
+    with pytest.raises(UnsupportedResource, match="SqsDeadLetterQueue 'jobs-dlq'"):
+        Partial().render(hand_plan())
 
 
 def test_ordered_puts_dependencies_first() -> None:
@@ -149,15 +171,15 @@ def test_ordered_puts_dependencies_first() -> None:
 
 def _cfn(format: str = "cloudformation") -> dict[str, Any]:
     renderer = renderer_for(format, "aws")
-    assert isinstance(renderer, infra.CloudFormationRenderer)
-    resources: dict[str, Any] = renderer.template(hand_model())["Resources"]
+    assert isinstance(renderer, cloudformation.CloudFormationRenderer)
+    resources: dict[str, Any] = renderer.template(hand_plan())["Resources"]
     return resources
 
 
 def test_cloudformation_queues_redrive_and_fifo() -> None:
     resources = _cfn()
     jobs = resources["JobsQueue"]["Properties"]
-    assert jobs["VisibilityTimeout"] == 180
+    assert jobs["VisibilityTimeout"] == 720
     assert jobs["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDlq", "Arn"]},
         "maxReceiveCount": 8,
@@ -226,8 +248,8 @@ def test_schedule_puts_an_envelope_on_the_queue() -> None:
 
 def test_sam_folds_triggers_into_functions() -> None:
     renderer = renderer_for("sam", "aws")
-    assert isinstance(renderer, infra.SamRenderer)
-    template = renderer.template(hand_model())
+    assert isinstance(renderer, sam.SamRenderer)
+    template = renderer.template(hand_plan())
     assert template["Transform"] == "AWS::Serverless-2016-10-31"
     function = template["Resources"]["JobsWorker"]
     assert function["Type"] == "AWS::Serverless::Function"
@@ -240,8 +262,8 @@ def test_sam_folds_triggers_into_functions() -> None:
 
 def test_serverless_functions_and_events() -> None:
     renderer = renderer_for("serverless", "aws")
-    assert isinstance(renderer, infra.ServerlessRenderer)
-    config = renderer.config(hand_model())
+    assert isinstance(renderer, serverless.ServerlessRenderer)
+    config = renderer.config(hand_plan())
     jobs = config["functions"]["jobs"]
     assert jobs["name"] == "demo-jobs-worker" and jobs["memorySize"] == 1024
     assert jobs["events"] == [
@@ -261,39 +283,13 @@ def test_serverless_functions_and_events() -> None:
 
 
 def test_terraform_text() -> None:
-    text = renderer_for("terraform", "aws").render(hand_model())["main.tf"]
+    text = renderer_for("terraform", "aws").render(hand_plan())["main.tf"]
     assert 'resource "aws_lambda_event_source_mapping" "jobs_trigger" {' in text
     assert "maximum_batching_window_in_seconds = 5" in text
     assert "maximum_concurrency = 7" in text
     assert 'message_group_id = "demo.ordered_task"' in text
     assert "reserved_concurrent_executions = 1" in text
     assert "# checkov:skip=CKV_AWS_117:" in text
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("0 3 * * *", "cron(0 3 * * ? *)"),
-        ("*/15 * * * 1-5", "cron(*/15 * ? * 2-6 *)"),
-        ("0 12 1 * *", "cron(0 12 1 * ? *)"),
-        ("0 0 * * 0,6", "cron(0 0 ? * 1,7 *)"),
-        ("0 0 * * MON", "cron(0 0 ? * MON *)"),
-    ],
-)
-def test_cron_translation(expression: str, expected: str) -> None:
-    schedule = Schedule(name="s", task="t", queue="q", schedule="cron", expression=expression)
-    assert infra.schedule_expression(schedule) == expected
-
-
-@pytest.mark.parametrize(
-    ("seconds", "expected"),
-    [(60, "rate(1 minute)"), (7200, "rate(2 hours)"), (86_400, "rate(1 day)")],
-)
-def test_rate_translation(seconds: int, expected: str) -> None:
-    schedule = Schedule(
-        name="s", task="t", queue="q", schedule="rate", expression="x", every_seconds=seconds
-    )
-    assert infra.schedule_expression(schedule) == expected
 
 
 def test_hcl_values_and_alignment() -> None:
