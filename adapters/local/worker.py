@@ -136,9 +136,9 @@ class Worker:
         """Finish the message being run, hand back the rest, and return from :meth:`run`."""
         self.stopping.set()
 
-    def step(self, limit: int | None = None) -> int:
-        """Lease one batch (of ``limit``, else as many as run in ``flush_after``) and run it;
-        return how many messages were run."""
+    def step(self, wait: float = 0.0, limit: int | None = None) -> int:
+        """Lease one batch (of ``limit``, else as many as run in ``flush_after``), waiting up
+        to ``wait`` seconds for one, and run it; return how many messages were run."""
         deliveries, self._next = self._next, []
         if not deliveries:
             try:
