@@ -10,6 +10,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+import orjson
+
 from adapters.local.db import Database
 from dispatcher.backend import Claim, Status, TaskResult
 
@@ -19,8 +21,9 @@ _STATUS = "SELECT status FROM results WHERE id = ?"
 SAVE = "INSERT OR REPLACE INTO results (id, status, record) VALUES (?, ?, ?)"
 
 
-#: ``TaskResult.to_json``'s format, with one encoder made once (``json.dumps`` with options
-#: builds a new one per call): half the cost, a third of a trivial task's recording.
+#: ``TaskResult.to_json``'s format, written by orjson (3 µs a record where ``to_json`` takes
+#: 15: a third of what recording a trivial task cost); the standard library, with one encoder
+#: made once, writes what orjson refuses (an integer beyond 64 bits, a lone surrogate).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _FIELDS = tuple(TaskResult.__dataclass_fields__)
 
@@ -30,7 +33,11 @@ def row(result: TaskResult) -> tuple[str, str, str]:
     it, which :meth:`TaskResult.from_json` reads)."""
     data = {name: getattr(result, name) for name in _FIELDS}
     data["updated_at"] = result.updated_at.isoformat()
-    return (result.id, result.status.value, _ENCODE(data))
+    try:
+        record = orjson.dumps(data).decode()
+    except orjson.JSONEncodeError:
+        record = _ENCODE(data)
+    return (result.id, result.status.value, record)
 
 
 def save(db: sqlite3.Connection, results: Sequence[TaskResult]) -> None:
