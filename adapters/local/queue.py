@@ -23,8 +23,9 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from dispatcher.backend import Ack, Cause, DeadLetter, Outcome, RetryLater
+from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, RetryLater
 
 _GROUP_BUSY = "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = ? AND group_key = ?)"
 _INSERT = (
@@ -82,29 +83,17 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Leased:
-    """A leased row: ``lease_until`` is its new ``visible_at``."""
+class LocalDelivery(Delivery):
+    """A leased message: the :class:`~dispatcher.backend.Delivery` and what settling it
+    needs (``backend_id`` is ``"seq:token"``). ``lease_until`` is its new ``visible_at``."""
 
-    seq: int
-    id: str
-    queue: str
-    task: str
-    body: bytes
-    deliveries: int
-    lease_until: float
-    timeout: float
-    group_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """An outcome to apply to the leased row ``seq`` (held with ``token``)."""
-
-    seq: int
-    token: str
-    queue: str
-    group_key: str | None
-    outcome: Outcome
+    seq: int = 0
+    token: str = ""
+    message_id: str = ""
+    task: str = "?"
+    lease_until: float = 0.0
+    timeout: float = 60.0
+    group_key: str | None = None
 
 
 def insert(db: sqlite3.Connection, message: NewMessage, now: float) -> int:
@@ -194,10 +183,10 @@ def lease_due(
     now: float,
     lease_from: float,
     token: str,
-) -> list[tuple[object, ...]]:
+) -> list[tuple[Any, ...]]:
     """Lease up to ``limit`` due messages of ``queues``, oldest first, until ``lease_from``
-    plus each message's timeout; the raw rows (:func:`leased` makes them records, after the
-    transaction: the lock is held for SQLite's work only)."""
+    plus each message's timeout; the raw rows (:func:`leased` makes them deliveries, after
+    the transaction: the lock is held for SQLite's work only)."""
     sql = _lease_due_sql(len(queues))
     return db.execute(
         sql, [lease_from, token, *candidate_params(queues, now, (), limit)]
@@ -206,16 +195,37 @@ def lease_due(
 
 def lease_chosen(
     db: sqlite3.Connection, seqs: Sequence[int], lease_from: float, token: str
-) -> list[tuple[object, ...]]:
+) -> list[tuple[Any, ...]]:
     """Lease exactly the messages ``seqs`` (chosen by admission); the raw rows."""
     if not seqs:
         return []
     return db.execute(_lease_chosen_sql(len(seqs)), [lease_from, token, *seqs]).fetchall()
 
 
-def leased(rows: Sequence[tuple[object, ...]]) -> list[Leased]:
-    """The records of leased rows, oldest first."""
-    return sorted((Leased(*row) for row in rows), key=lambda found: found.seq)  # type: ignore[arg-type]
+def leased(rows: Sequence[tuple[Any, ...]], token: str) -> list[LocalDelivery]:
+    """The deliveries of rows leased with ``token``, oldest first."""
+    found = [
+        LocalDelivery(
+            body,
+            deliveries,
+            queue,
+            f"{seq}:{token}",
+            {},
+            seq,
+            token,
+            message_id,
+            task,
+            until,
+            timeout,
+            group_key,
+        )
+        for seq, message_id, queue, task, body, deliveries, until, timeout, group_key in rows
+    ]
+    found.sort(key=lambda delivery: delivery.seq)
+    return found
+
+
+Settled = tuple[LocalDelivery, Outcome]
 
 
 @dataclass(slots=True)
@@ -225,25 +235,24 @@ class Settlement:
 
     acks: list[tuple[int, str]]
     retries: list[tuple[float, int, int, str]]
-    grouped: list[Settle]  # acks of group messages: the next one of the group is unparked
-    dead: list[Settle]
+    grouped: list[LocalDelivery]  # acked group messages: the next of the group is unparked
+    dead: list[Settled]
 
 
-def plan(settled: Sequence[Settle], now: float) -> Settlement:
+def plan(settled: Sequence[Settled], now: float) -> Settlement:
     """Sort ``settled`` by what each outcome does."""
     planned = Settlement([], [], [], [])
-    for item in settled:
-        outcome = item.outcome
+    for delivery, outcome in settled:
         if isinstance(outcome, Ack):
-            if item.group_key is None:
-                planned.acks.append((item.seq, item.token))
+            if delivery.group_key is None:
+                planned.acks.append((delivery.seq, delivery.token))
             else:
-                planned.grouped.append(item)
+                planned.grouped.append(delivery)
         elif isinstance(outcome, RetryLater):
             uncounted = 1 if outcome.cause in _NOT_RUN else 0
-            planned.retries.append((now + outcome.delay, uncounted, item.seq, item.token))
+            planned.retries.append((now + outcome.delay, uncounted, delivery.seq, delivery.token))
         else:
-            planned.dead.append(item)
+            planned.dead.append((delivery, outcome))
     return planned
 
 
@@ -253,12 +262,13 @@ def settle(db: sqlite3.Connection, planned: Settlement, now: float) -> None:
         db.executemany(_ACK, planned.acks)
     if planned.retries:
         db.executemany(_RETRY, planned.retries)
-    for item in planned.grouped:
-        if db.execute(_ACK, (item.seq, item.token)).rowcount and item.group_key is not None:
-            unpark_next(db, item.queue, item.group_key)
-    for item in planned.dead:
-        assert isinstance(item.outcome, DeadLetter)
-        dead_letter(db, item.seq, item.token, item.outcome, now)
+    for delivery in planned.grouped:
+        acked = db.execute(_ACK, (delivery.seq, delivery.token)).rowcount
+        if acked and delivery.group_key is not None:
+            unpark_next(db, delivery.queue, delivery.group_key)
+    for delivery, outcome in planned.dead:
+        assert isinstance(outcome, DeadLetter)
+        dead_letter(db, delivery.seq, delivery.token, outcome, now)
 
 
 def dead_letter(
@@ -312,9 +322,9 @@ def next_due(db: sqlite3.Connection, queues: Sequence[str]) -> float | None:
 
 __all__ = [
     "DEDUP_SWEEP",
-    "Leased",
+    "LocalDelivery",
     "NewMessage",
-    "Settle",
+    "Settled",
     "Settlement",
     "candidate_params",
     "candidates_sql",

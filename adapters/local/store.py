@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adapters.local import queue, results
 from adapters.local.admission import Admission, Limits
@@ -28,6 +28,7 @@ from adapters.local.db import Database
 from adapters.local.dead_letters import LocalDeadLetters
 from adapters.local.doorbell import Doorbell
 from adapters.local.errors import translated
+from adapters.local.queue import LocalDelivery
 from adapters.local.results import LocalResults
 from dispatcher.backend import (
     Delivery,
@@ -162,7 +163,7 @@ class LocalBackend:
         max_messages: int = 10,
         wait: float = 0.0,
         limits: Limits | None = None,
-    ) -> list[Delivery]:
+    ) -> list[LocalDelivery]:
         """Lease up to ``max_messages`` due messages, oldest first, at most one per ordering
         group, within the concurrency and rate ``limits``; wait up to ``wait`` seconds for
         one (woken by the doorbell, or when a delayed message falls due)."""
@@ -184,7 +185,7 @@ class LocalBackend:
 
     def lease(
         self, queues: Sequence[str], limit: int, limits: Limits | None = None
-    ) -> list[Delivery]:
+    ) -> list[LocalDelivery]:
         """Lease up to ``limit`` due messages now (no waiting)."""
         return self.settle_and_lease((), (), queues, limit, limits)
 
@@ -195,18 +196,18 @@ class LocalBackend:
         queues: Sequence[str],
         limit: int,
         limits: Limits | None = None,
-    ) -> list[Delivery]:
+    ) -> list[LocalDelivery]:
         """Apply outcomes, save results and lease the next batch, in one transaction (a worker
         going from one batch to the next takes the lock once)."""
         now = time.time()
         rows = [results.row(result) for result in saved]
-        planned = queue.plan([_settle_item(d, o) for d, o in settled], now)
+        planned = queue.plan([(_local(d), o) for d, o in settled], now)
         token = uuid.uuid4().hex  # one per lease: a message's seq and token name its lease
         with self.transaction() as db:
             results.save_rows(db, rows)
             queue.settle(db, planned, now)
             raw = self._lease_rows(db, queues, limit, limits, now, token) if limit else []
-        return [_delivery(row, token) for row in queue.leased(raw)]
+        return queue.leased(raw, token)
 
     def _lease_rows(
         self,
@@ -216,7 +217,7 @@ class LocalBackend:
         limits: Limits | None,
         now: float,
         token: str,
-    ) -> list[tuple[object, ...]]:
+    ) -> list[tuple[Any, ...]]:
         lease_from = now + self.lease_grace
         if not limits:
             return queue.lease_due(db, queues, limit, now, lease_from, token)
@@ -253,7 +254,7 @@ class LocalBackend:
         """Give back leased messages that were never started, in one transaction."""
         if not deliveries:
             return
-        held = [_lease_of(delivery) for delivery in deliveries]
+        held = [(local.seq, local.token) for local in map(_local, deliveries)]
         with self.transaction() as db:
             queue.release(db, held, time.time())
         self.doorbell.ring()
@@ -334,26 +335,14 @@ class LocalBackend:
             return len(removed)
 
 
-def _delivery(row: queue.Leased, token: str) -> Delivery:
-    meta = {
-        "id": row.id,
-        "task": row.task,
-        "lease_until": repr(row.lease_until),
-        "timeout": repr(row.timeout),
-    }
-    if row.group_key is not None:
-        meta["group"] = row.group_key
-    return Delivery(row.body, row.deliveries, row.queue, f"{row.seq}:{token}", meta)
-
-
-def _lease_of(delivery: Delivery) -> tuple[int, str]:
+def _local(delivery: Delivery) -> LocalDelivery:
+    """``delivery`` as leased here (one made elsewhere is read from its ``backend_id``)."""
+    if isinstance(delivery, LocalDelivery):
+        return delivery
     seq, _, token = delivery.backend_id.partition(":")
-    return int(seq), token
+    return LocalDelivery(
+        delivery.body, delivery.receive_count, delivery.queue, seq=int(seq), token=token
+    )
 
 
-def _settle_item(delivery: Delivery, outcome: Outcome) -> queue.Settle:
-    seq, token = _lease_of(delivery)
-    return queue.Settle(seq, token, delivery.queue, delivery.meta.get("group"), outcome)
-
-
-__all__ = ["DEDUP_WINDOW", "LEASE_GRACE", "POLL", "Limits", "LocalBackend"]
+__all__ = ["DEDUP_WINDOW", "LEASE_GRACE", "POLL", "Limits", "LocalBackend", "LocalDelivery"]

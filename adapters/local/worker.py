@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from adapters.local.admission import Limits
 from adapters.local.errors import environmental, explain
 from adapters.local.events import Event, Ran, Trouble, WorkerStats
-from adapters.local.store import POLL, LocalBackend
+from adapters.local.store import POLL, LocalBackend, LocalDelivery
 from dispatcher.backend import (
     Cause,
     DeadLetter,
@@ -60,7 +60,7 @@ SWEEP_EVERY = 30.0
 _REASON_LIMIT = 2_000
 _SQLITE_INT = (-(2**63), 2**63 - 1)
 
-Settled = list[tuple[Delivery, Outcome, float]]
+Settled = list[tuple[LocalDelivery, Outcome, float]]
 
 
 class Worker:
@@ -110,7 +110,7 @@ class Worker:
         self._backoff = 0.1  # the wait after a trouble, doubling
         self._swept_at = time.monotonic()
         self._pid = os.getpid()
-        self._next: list[Delivery] = []  # leased with the last outcomes, to run next
+        self._next: list[LocalDelivery] = []  # leased with the last outcomes, to run next
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class Worker:
             if not deliveries:
                 return 0
         try:
-            self.results.expect(self.backend.results, [d.meta["id"] for d in deliveries])
+            self.results.expect(self.backend.results, [d.message_id for d in deliveries])
         except Exception as error:
             self._survive(error, "reading results")
             self._release(deliveries)
@@ -162,9 +162,7 @@ class Worker:
         margin = self.backend.lease_grace / 2  # time to record an outcome
         flushed_at = time.monotonic()
         for index, delivery in enumerate(deliveries):
-            until = float(delivery.meta["lease_until"])
-            timeout = float(delivery.meta["timeout"])
-            now = time.time()
+            until, timeout, now = delivery.lease_until, delivery.timeout, time.time()
             # A later message of a batch starts only if its lease outlasts its timeout:
             # otherwise it could be leased again while it runs. (The first one was leased a
             # moment ago, for its timeout and the grace.)
@@ -234,7 +232,7 @@ class Worker:
 
     # --- one message -------------------------------------------------------------------------
 
-    def _process(self, delivery: Delivery) -> Outcome:
+    def _process(self, delivery: LocalDelivery) -> Outcome:
         try:
             return self.executor.process(delivery)
         except Exception as error:
@@ -244,21 +242,21 @@ class Worker:
             self.results.save(_failed(delivery, reason))
             return DeadLetter(
                 reason,
-                task=delivery.meta.get("task"),
+                task=delivery.task,
                 cause=Cause.MALFORMED,
                 attempt=delivery.receive_count,
             )
 
     # --- settling ----------------------------------------------------------------------------
 
-    def _flush(self, settled: Settled, lease: int = 0) -> list[Delivery]:
+    def _flush(self, settled: Settled, lease: int = 0) -> list[LocalDelivery]:
         """Record the outcomes of ``settled`` (and lease up to ``lease`` more in the same
         transaction); the new leases."""
         if not settled:
             return []
         saved = self.results.take()
         pairs = [(delivery, outcome) for delivery, outcome, _ in settled]
-        leased: list[Delivery] = []
+        leased: list[LocalDelivery] = []
         while True:
             try:
                 leased = self.backend.settle_and_lease(
@@ -289,7 +287,7 @@ class Worker:
         records = {record.id: record for record in saved}
         done: Settled = []
         for delivery, outcome, seconds in settled:
-            own = records.pop(delivery.meta["id"], None)
+            own = records.pop(delivery.message_id, None)
             try:
                 self.backend.settle_many([(delivery, outcome)], [own] if own else [])
                 done.append((delivery, outcome, seconds))
@@ -301,7 +299,7 @@ class Worker:
                 reason = _describe("its outcome could not be recorded", error)
             letter = DeadLetter(
                 reason,
-                task=delivery.meta.get("task"),
+                task=delivery.task,
                 cause=Cause.MALFORMED,
                 attempt=delivery.receive_count,
             )
@@ -317,7 +315,7 @@ class Worker:
                 self._trouble(error, f"the result of {record.id} is not recorded")
         return done
 
-    def _release(self, deliveries: Sequence[Delivery]) -> None:
+    def _release(self, deliveries: Sequence[LocalDelivery]) -> None:
         try:
             self.backend.release_many(deliveries)
         except Exception as error:
@@ -334,11 +332,11 @@ class Worker:
         if events and self.on_events is not None:
             self.on_events(events)
 
-    def _ran(self, delivery: Delivery, outcome: Outcome, seconds: float) -> Ran:
+    def _ran(self, delivery: LocalDelivery, outcome: Outcome, seconds: float) -> Ran:
         cause = getattr(outcome, "cause", None)
         return Ran(
-            task=delivery.meta.get("task", "?"),
-            id=delivery.meta.get("id", delivery.backend_id),
+            task=delivery.task,
+            id=delivery.message_id,
             outcome=outcome.kind,
             seconds=seconds,
             delivery=delivery.receive_count,
@@ -384,15 +382,15 @@ def _storable(text: str | None) -> str | None:
     return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _failed(delivery: Delivery, reason: str, record: TaskResult | None = None) -> TaskResult:
+def _failed(delivery: LocalDelivery, reason: str, record: TaskResult | None = None) -> TaskResult:
     """The FAILED record of a message the worker itself dead-lettered, with only what SQLite
     can store of the record it replaces."""
     attempt = record.attempt if record is not None else delivery.receive_count
     if not isinstance(attempt, int) or not _SQLITE_INT[0] <= attempt <= _SQLITE_INT[1]:
         attempt = delivery.receive_count
     return TaskResult(
-        id=delivery.meta.get("id", delivery.backend_id),
-        task=_storable(record.task if record else None) or delivery.meta.get("task", "?"),
+        id=delivery.message_id,
+        task=_storable(record.task if record else None) or delivery.task,
         status=Status.FAILED,
         error_type=_storable(record.error_type) if record else None,
         error_message=_storable(record.error_message) if record else None,

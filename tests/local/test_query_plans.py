@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.local.store import LocalBackend
+from adapters.local.store import LocalBackend, LocalDelivery
 from adapters.local.worker import Worker
 from benchmarks._deep_queue import fill
 from dispatcher import Ack, Cause, DeadLetter, Dispatcher, RetryLater
-from dispatcher.backend import Delivery, Outcome
+from dispatcher.backend import Outcome
 
 TABLES = ("messages", "dedup", "results", "dead_letters", "starts")
 ROWS = 20_000
@@ -100,7 +100,7 @@ def test_leasing_and_settling_read_no_table_whole(app: Dispatcher) -> None:
     store = app.backend
     assert isinstance(store, LocalBackend)
     app.tasks["plain"].map([(n,) for n in range(6)])
-    batches: list[list[Delivery]] = []
+    batches: list[list[LocalDelivery]] = []
     _check(store, lambda: batches.append(store.lease(["default"], 3)))
     _check(store, lambda: batches.append(store.lease(["default", "ordered", "elsewhere"], 3)))
     first, second = batches
@@ -110,7 +110,7 @@ def test_leasing_and_settling_read_no_table_whole(app: Dispatcher) -> None:
         RetryLater(5.0, "again"),
         DeadLetter("no", cause=Cause.NON_RETRYABLE),
     ]
-    settled: list[tuple[Delivery, Outcome]] = list(zip(first, outcomes, strict=True))
+    settled: list[tuple[LocalDelivery, Outcome]] = list(zip(first, outcomes, strict=True))
     _check(store, lambda: store.settle_many(settled), expect=3)
     _check(store, lambda: store.release_many(second))
     _check(store, lambda: store.next_due(["default", "ordered"]))
@@ -121,7 +121,7 @@ def test_an_ordering_group_and_the_limits_read_no_table_whole(app: Dispatcher) -
     assert isinstance(store, LocalBackend)
     for key in ("a", "a", "b"):
         app.tasks["ordered"].delay(key)
-    heads: list[Delivery] = []
+    heads: list[LocalDelivery] = []
     _check(store, lambda: heads.extend(store.lease(["ordered"], 10)))
     assert len(heads) == 2  # one per group
     unparked = _check(store, lambda: store.settle(heads[0], Ack()), expect=2)
@@ -129,10 +129,10 @@ def test_an_ordering_group_and_the_limits_read_no_table_whole(app: Dispatcher) -
 
     app.tasks["capped"].map([(n,) for n in range(4)])
     limits = Worker(app).limits
-    leased: list[Delivery] = []
+    leased: list[LocalDelivery] = []
     admitted = _check(store, lambda: leased.extend(store.lease(["default"], 10, limits)), 4)
     assert any("starts" in sql for sql in admitted)
-    assert sum(1 for d in leased if d.meta["task"] == "capped") == 2
+    assert sum(1 for d in leased if d.task == "capped") == 2
 
 
 def test_the_check_sees_a_scan(app: Dispatcher) -> None:

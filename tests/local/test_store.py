@@ -262,7 +262,7 @@ def test_a_file_with_groups_from_an_older_release_parks_their_tails(tmp_path: Pa
         )
     store = LocalBackend(path)
     leased = store.receive(["q"], 10)
-    assert sorted(d.meta["id"] for d in leased) == ["a1", "b1", "n1"]
+    assert sorted(d.message_id for d in leased) == ["a1", "b1", "n1"]
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
