@@ -60,9 +60,9 @@ from benchmarks.report import Line, raw
 
 #: Tasks per round. Start-up is inside the timed span; each round prints when its first result
 #: came and the rate after it, so its share is visible.
-TASKS = 10_000
+TASKS = 20_000
 #: Rounds per side, interleaved (ours, Huey, ours, Huey...); the best of each is kept.
-ROUNDS = 3
+ROUNDS = 4
 #: Encode+decode round trips per timed loop, and timed loops per side (alternating).
 ENVELOPE_LOOPS = 20_000
 ENVELOPE_REPEATS = 7

@@ -28,7 +28,7 @@ from benchmarks.report import raw
 
 DEPTH = 1_000_000
 ENQUEUE = 2_000
-BATCH = 5_000
+BATCH = 20_000
 ROUNDS = 3
 CONCURRENCY = 2
 
