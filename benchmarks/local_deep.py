@@ -29,7 +29,7 @@ from benchmarks.report import raw
 DEPTH = 1_000_000
 ENQUEUE = 2_000
 BATCH = 20_000
-ROUNDS = 3
+ROUNDS = 4
 CONCURRENCY = 2
 
 
