@@ -304,7 +304,7 @@ def test_the_sample_runs_under_the_generated_policies(
     monkeypatch.delenv("DISPATCHER_AWS_ACCOUNT_ID", raising=False)  # asked of STS
     config = AwsConfig.from_spec(f"aws://{REGION}")._replace(endpoint=server.url)
     producer = AwsBackend(
-        shop.app, config, clients=KeyedClients(config, deployment.producer), max_message_size=2048
+        shop.app, config, clients=KeyedClients(config, deployment.producer), max_message_size=1024
     )
     admin = AwsBackend(shop.app, config, clients=KeyedClients(config, deployment.admin))
     shop.app.use(producer)
@@ -319,7 +319,7 @@ def test_the_sample_runs_under_the_generated_policies(
             shop.Order(id=1, email="a@b.c", country="FR", items=[*items, items[0]])
         )
         refused = shop.place_order.delay(shop.Order(id=3, email="d@e.f", country="XX", items=items))
-        big = shop.place_order.delay(  # above the producer's 2 KiB: a claim check
+        big = shop.place_order.delay(  # above the producer's 1 KiB: a claim check
             shop.Order(id=5, email="g@h.i", country="DE", items=items * 20)
         )
         shop.update_stock.delay("NOPE-1", 1)  # dead-lettered from a FIFO queue

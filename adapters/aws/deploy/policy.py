@@ -268,9 +268,8 @@ ACTIONS: dict[tuple[type[Resource], str], tuple[Grants, ...]] = {
             (
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
-                "dynamodb:DescribeTable",
+                "dynamodb:BatchWriteItem",  # an event's results, two or more records
             ),
             _itself,
         ),
@@ -280,6 +279,8 @@ ACTIONS: dict[tuple[type[Resource], str], tuple[Grants, ...]] = {
     ),
     (PayloadStore, "read_write"): (
         Grants(("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), _objects),
+        # A missing claim check must be a 404 (dead-lettered with its reason), not a 403.
+        Grants(("s3:ListBucket",), _itself),
     ),
     (PayloadStore, "send"): (Grants(("s3:PutObject", "s3:DeleteObject"), _objects),),
     (Delays, "schedule"): (
