@@ -3,7 +3,7 @@ the function's platform.
 
 The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
 own packages, copied from this checkout or installation. Dependencies (the ``pydantic``
-closure) are installed by pip for the function's platform and Python version
+and ``orjson`` closures) are installed by pip for the function's platform and Python version
 (``--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.14``), never copied
 from this interpreter, whose compiled extensions may be for another system, machine or Python;
 the versions installed here are the constraints, so a zip holds what the tests ran. What differs
@@ -37,7 +37,7 @@ from pathlib import Path
 from dispatcher.errors import DispatcherError
 
 #: Distributions the core's runtime needs (the CLI's typer and rich are left out).
-RUNTIME_REQUIREMENTS = ("pydantic",)
+RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
 #: Source folders of the core that a function never imports.
 EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)

@@ -53,6 +53,7 @@ def test_an_unknown_scheme_names_the_known_ones() -> None:
 def _installed_toy(folder: Path) -> dict[str, str]:
     """``toy_provider`` as a separately installed distribution: the package and a dist-info
     folder declaring its entry point, on a path of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "toy_provider").symlink_to(TOY)
     info = folder / "faas_dispatcher_toy-0.1.dist-info"
     info.mkdir()
@@ -74,6 +75,19 @@ def _dispatcher(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
         timeout=60,
         check=False,
     )
+
+
+def test_a_separately_installed_provider_adds_a_format(tmp_path: Path) -> None:
+    env = _installed_toy(tmp_path / "site")
+    out = tmp_path / "out"
+    wrote = _dispatcher(
+        env, "infra", "samples.shop", "--provider", "toy", "--format", "toyfile", "--out", str(out)
+    )
+    assert wrote.returncode == 0, wrote.stderr
+    lines = (out / "toy.txt").read_text().splitlines()
+    assert "shop-payments: samples.shop.charge (up to 30 s)" in lines
+    unknown = _dispatcher(env, "infra", "samples.shop", "--provider", "toy", "--format", "tf")
+    assert unknown.returncode == 2 and "(known: toyfile)" in unknown.stderr
 
 
 def test_a_separately_installed_provider_adds_a_backend_and_commands(tmp_path: Path) -> None:

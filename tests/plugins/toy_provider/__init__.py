@@ -1,7 +1,7 @@
 """A provider that exists only in the tests, installed the way a separate distribution is (a
 ``.dist-info`` folder declaring the entry point): it adds a backend scheme (``toy:PATH``,
-appending each message's body to a file) and an ``emulate toy`` command. The core knows
-nothing of it."""
+appending each message's body to a file), an ``emulate toy`` command, and a ``toyfile``
+infrastructure format with its deploy policy. The core knows nothing of it."""
 
 from dispatcher.plugins import Plugin
 
@@ -11,4 +11,6 @@ PLUGIN = Plugin(
     schemes=("toy",),
     backend="toy_provider.backend:from_spec",
     commands=("toy_provider.commands:register",),
+    formats={"toyfile": "toy_provider.render:ToyRenderer"},
+    policy="toy_provider.render:POLICY",
 )
