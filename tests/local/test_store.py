@@ -5,14 +5,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.local.doorbell import Doorbell
+from adapters.local.results import row as results_row
 from adapters.local.store import LocalBackend
 from adapters.local.worker import Worker
 from dispatcher import Ack, Cause, DeadLetter, Dispatcher, NonRetryable, RetryLater, TaskFailed
+from dispatcher.backend import Status, TaskResult
 from tests.local.conftest import local
 
 
@@ -320,3 +323,19 @@ def _insert_raw(path: Path) -> None:
             "INSERT INTO messages (id, queue, task, body, timeout, visible_at, enqueued_at)"
             " VALUES ('raw', 'default', '?', x'7b7d', 60, 0, 0)"
         )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [5, 2**70, "a\udc80", 1.5, [1, {"x": None}], "é", {"when": "2026-01-01"}],
+)
+def test_a_result_is_stored_as_task_result_writes_it(value: object) -> None:
+    """The local store writes records with orjson (the standard library for what orjson
+    refuses); what it writes is what ``TaskResult.to_json`` writes, read back the same."""
+    for when in (datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC)):
+        result = TaskResult(
+            id="m1", task="t", status=Status.SUCCEEDED, value=value, attempt=3, updated_at=when
+        )
+        _id, status, record = results_row(result)
+        assert (status, record) == ("succeeded", result.to_json())
+        assert TaskResult.from_json(record) == result
