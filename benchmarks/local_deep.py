@@ -27,7 +27,7 @@ from benchmarks._local_pool import time_pool
 from benchmarks.report import raw
 
 DEPTH = 1_000_000
-ENQUEUE = 2_000
+ENQUEUE = 5_000
 BATCH = 20_000
 ROUNDS = 4
 CONCURRENCY = 2
