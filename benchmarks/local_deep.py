@@ -4,20 +4,23 @@ million messages already queued, over the same backend with an empty queue.
 The deep file holds 1,000,000 filler messages (``benchmarks/_deep_queue.py``): nine in ten on
 the benchmark's own queue, delayed a day or more into the future, one in ten on another queue,
 due now (and never run: no worker of this benchmark reads that queue). It is filled once per
-run with one ``INSERT ... SELECT`` from a recursive CTE, and copied for each round; the empty
-file gets the same schema.
+run with one ``INSERT ... SELECT`` from a recursive CTE; the empty file gets the same schema.
 
-Each round, on a fresh copy: ``ENQUEUE`` single ``.delay()`` calls (one transaction each: what
-a web request does) are timed, then ``BATCH`` more are sent with ``.map()`` (one transaction,
-timed for insight), then a 2-process pool (as ``dispatcher worker -c 2 --burst``) runs all of
-them; tasks/s is timed from its start until every result is stored. Rounds interleave (empty,
-deep, empty, deep...); the best round of each side counts for each figure.
+Both files are used for the whole measurement, side by side, in short interleaved rounds
+(empty, deep, empty, deep...), so that the load of this shared machine, which changes from one
+second to the next, falls on both alike; the best round of each side counts.
+
+* Enqueue: ``SEND_ROUNDS`` rounds of ``SENDS`` single ``.delay()`` calls (one transaction each:
+  what a web request does).
+* Run: ``RUN_ROUNDS`` rounds of ``BATCH`` messages sent with ``.map()`` (one transaction, timed
+  for insight), then run by a 2-process pool (as ``dispatcher worker -c 2 --burst``); tasks/s is
+  timed from its start until every result is stored (the first round also runs the messages of
+  the enqueue rounds).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -27,62 +30,83 @@ from benchmarks._local_pool import time_pool
 from benchmarks.report import raw
 
 DEPTH = 1_000_000
-ENQUEUE = 5_000
-BATCH = 20_000
-ROUNDS = 4
+SENDS = 2_500
+SEND_ROUNDS = 8
+BATCH = 10_000
+RUN_ROUNDS = 6
 CONCURRENCY = 2
+SIDES = ("empty", "deep")
 
 
 def measure(tmp: Path) -> tuple[float, float]:
-    """The (tasks/s, enqueue rate) ratios, deep over empty, best rounds."""
+    """The (tasks/s, single-send rate) ratios, deep over empty, best rounds."""
     from adapters.local.store import LocalBackend
 
-    deep, empty = tmp / "deep-template.db", tmp / "empty-template.db"
+    files = {side: tmp / f"{side}.db" for side in SIDES}
     started = time.perf_counter()
-    fill(deep, DEPTH, queue=_local_app.QUEUE)
+    fill(files["deep"], DEPTH, queue=_local_app.QUEUE)
     raw(f"deep queue: {DEPTH:,} messages filled in", time.perf_counter() - started, "s")
-    LocalBackend(empty).close()
-    best: dict[str, list[float]] = {"empty": [0.0, 0.0, 0.0], "deep": [0.0, 0.0, 0.0]}
-    for round_no in range(1, ROUNDS + 1):
-        for side, template in (("empty", empty), ("deep", deep)):
-            path = tmp / f"{side}-{round_no}.db"
-            shutil.copyfile(template, path)
-            try:
-                rates = _round(path)
-            finally:
-                for leftover in path.parent.glob(f"{path.name}*"):
-                    leftover.unlink()
-            label = f"{side} queue round {round_no}"
-            raw(f"{label}, enqueue (.delay)", rates[0], "msg/s")
-            raw(f"{label}, enqueue (.map of {BATCH:,})", rates[1], "msg/s")
-            raw(f"{label}, run ({CONCURRENCY} processes)", rates[2], "tasks/s")
-            best[side] = [max(b, r) for b, r in zip(best[side], rates, strict=True)]
-    names = ("enqueue (.delay)", "enqueue (.map)", "run")
-    for index, name in enumerate(names):
-        ratio = best["deep"][index] / best["empty"][index] if best["empty"][index] else 0.0
-        raw(f"deep over empty, {name}, best rounds", ratio, "x")
-    run_ratio = best["deep"][2] / best["empty"][2] if best["empty"][2] else 0.0
-    enqueue_ratio = best["deep"][0] / best["empty"][0] if best["empty"][0] else 0.0
-    return run_ratio, enqueue_ratio
+    LocalBackend(files["empty"]).close()
+    sent = dict.fromkeys(SIDES, 0)
+    single = dict.fromkeys(SIDES, 0.0)
+    for round_no in range(1, SEND_ROUNDS + 1):
+        for side in SIDES:
+            rate = _send(files[side], SENDS)
+            sent[side] += SENDS
+            raw(f"{side} queue, round {round_no}, enqueue (.delay)", rate, "msg/s")
+            single[side] = max(single[side], rate)
+    batch = dict.fromkeys(SIDES, 0.0)
+    run = dict.fromkeys(SIDES, 0.0)
+    for round_no in range(1, RUN_ROUNDS + 1):
+        for side in SIDES:
+            rate = _map(files[side], BATCH)
+            timing = time_pool(files[side], sent[side] + BATCH, CONCURRENCY)
+            ran = (sent[side] + BATCH) / timing.total if timing else 0.0
+            raw(f"{side} queue, round {round_no}, enqueue (.map of {BATCH:,})", rate, "msg/s")
+            raw(f"{side} queue, round {round_no}, run ({CONCURRENCY} processes)", ran, "tasks/s")
+            batch[side], run[side] = max(batch[side], rate), max(run[side], ran)
+            sent[side] = 0
+            _forget_results(files[side])
+    ratios = {}
+    for name, best in (("enqueue (.delay)", single), ("enqueue (.map)", batch), ("run", run)):
+        ratios[name] = best["deep"] / best["empty"] if best["empty"] else 0.0
+        raw(f"deep over empty, {name}, best rounds", ratios[name], "x")
+    return ratios["run"], ratios["enqueue (.delay)"]
 
 
-def _round(path: Path) -> list[float]:
-    """(single-send rate, batch-send rate, run rate) on the queue file at ``path``."""
+def _use(path: Path) -> None:
     os.environ[_local_app.DB_ENV] = str(path)  # read by the worker processes' import
-    app = _local_app.app
-    app.use(f"local:{path}")
+    _local_app.app.use(f"local:{path}")
+
+
+def _send(path: Path, count: int) -> float:
+    _use(path)
     try:
         started = time.perf_counter()
-        for n in range(ENQUEUE):
+        for n in range(count):
             _local_app.noop.delay(n)
-        single = ENQUEUE / (time.perf_counter() - started)
-        started = time.perf_counter()
-        _local_app.noop.map([(n,) for n in range(BATCH)])
-        batch = BATCH / (time.perf_counter() - started)
+        return count / (time.perf_counter() - started)
     finally:
-        app.close()
-    timing = time_pool(path, ENQUEUE + BATCH, CONCURRENCY)
-    return [single, batch, (ENQUEUE + BATCH) / timing.total if timing else 0.0]
+        _local_app.app.close()
+
+
+def _map(path: Path, count: int) -> float:
+    _use(path)
+    try:
+        started = time.perf_counter()
+        _local_app.noop.map([(n,) for n in range(count)])
+        return count / (time.perf_counter() - started)
+    finally:
+        _local_app.app.close()
+
+
+def _forget_results(path: Path) -> None:
+    """Empty the results table between rounds (each round counts its own results)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM results")
+    db.close()
 
 
 __all__ = ["measure"]
