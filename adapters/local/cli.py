@@ -54,7 +54,7 @@ def worker(
     """Run workers on the local backend. Ctrl-C stops them gracefully; twice, at once."""
     from adapters.local.pool import run_pool
     from adapters.local.reporting import Reporter
-    from adapters.local.store import LocalBackend
+    from adapters.local.store import WAITING_CAP, LocalBackend
     from adapters.local.worker import Worker
 
     loaded = load(app, backend)
@@ -104,8 +104,8 @@ def worker(
         )
     if interrupted:
         reporter.note("stopped gracefully")
-    left, next_due = (local.pending(queues), local.next_due(queues)) if burst else (0, None)
-    reporter.done(left, next_due)
+    left, next_due = (local.waiting(queues), local.next_due(queues)) if burst else (0, None)
+    reporter.done(left, next_due, capped=left >= WAITING_CAP)
     local.close()
     if failed:
         fail(f"{failed} worker process(es) exited with an error")

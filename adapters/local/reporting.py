@@ -79,8 +79,9 @@ class Reporter:
         else:
             self.console.print(Text(message), soft_wrap=True)
 
-    def done(self, left: int = 0, next_due: float | None = None) -> None:
-        """The summary: messages run by outcome, time, troubles, and what a burst left."""
+    def done(self, left: int = 0, next_due: float | None = None, capped: bool = False) -> None:
+        """The summary: messages run by outcome, time, troubles, and what a burst left
+        (``capped``: at least ``left``)."""
         seconds = time.monotonic() - self._started
         stats = self.stats
         if self.mode == "json":
@@ -92,10 +93,12 @@ class Reporter:
                 seconds=round(seconds, 3),
                 troubles=stats.troubles,
                 left=left,
+                left_at_least=capped,
                 next_due=due,
             )
             return
-        self.console.print(Text(summary(stats, seconds, left, next_due)), soft_wrap=True)
+        line = summary(stats, seconds, left, next_due, capped)
+        self.console.print(Text(line), soft_wrap=True)
 
     def _json(self, **fields: Any) -> None:
         sys.stdout.write(json.dumps(fields, ensure_ascii=True) + "\n")
@@ -133,7 +136,9 @@ def _note_line(event: Trouble | WorkerExit) -> Text:
     )
 
 
-def summary(stats: WorkerStats, seconds: float, left: int, next_due: float | None) -> str:
+def summary(
+    stats: WorkerStats, seconds: float, left: int, next_due: float | None, capped: bool = False
+) -> str:
     """``done: 3 messages in 0.2 s (2 ack, 1 dead_letter)`` and what was left."""
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.outcomes.items()))
     text = f"done: {_count(stats.total, 'message')} in {seconds:.2f} s"
@@ -142,7 +147,7 @@ def summary(stats: WorkerStats, seconds: float, left: int, next_due: float | Non
     if stats.troubles:
         text += f"; {_count(stats.troubles, 'trouble')} survived"
     if left:
-        text += f"; {_count(left, 'message')} left"
+        text += f"; {'at least ' if capped else ''}{_count(left, 'message')} left"
         if next_due is not None:
             text += f", the next due in {_duration(max(0.0, next_due - time.time()))}"
     return text

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 DEDUP_WINDOW = 300.0
 #: Seconds a lease outlives the task's timeout (time to record the outcome).
 LEASE_GRACE = 30.0
+#: The most messages :meth:`LocalBackend.waiting` counts (a burst's "N messages left").
+WAITING_CAP = 10_000
 #: Longest a waiting consumer goes without looking at the queue itself (the doorbell wakes
 #: it at once for sends from this library; this catches any other writer).
 POLL = 0.25
@@ -56,6 +58,13 @@ _COUNTS = (
     "SELECT queue, SUM(parked = 1 OR (parked = 0 AND visible_at <= ?)),"
     " SUM(token IS NOT NULL AND visible_at > ?),"
     " SUM(token IS NULL AND parked = 0 AND visible_at > ?) FROM messages GROUP BY queue"
+)
+_COUNT_UNPARKED = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE queue = ? AND parked = 0 LIMIT ?)"
+)
+_COUNT_PARKED = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE queue = ? AND group_key IS NOT NULL"
+    " AND parked = 1 LIMIT ?)"
 )
 _FIND_BY_ID = (
     "SELECT seq, queue, group_key, parked FROM messages WHERE id = ?"
@@ -280,6 +289,15 @@ class LocalBackend:
         sql = f"SELECT COUNT(*) FROM messages WHERE queue IN ({marks})"
         return int(self.db.execute(sql, tuple(queues)).fetchone()[0])
 
+    def waiting(self, queues: Sequence[str], cap: int = WAITING_CAP) -> int:
+        """Messages in ``queues``, counted through their indexes up to ``cap`` (what a burst
+        reports it left; :meth:`pending` reads a deep queue whole)."""
+        total = 0
+        for name in queues:
+            for sql in (_COUNT_UNPARKED, _COUNT_PARKED):
+                total += int(self.db.execute(sql, (name, cap)).fetchone()[0])
+        return min(total, cap)
+
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """Per queue: ready (parked behind a group's head included), leased, delayed and
         dead-lettered messages."""
@@ -345,4 +363,12 @@ def _local(delivery: Delivery) -> LocalDelivery:
     )
 
 
-__all__ = ["DEDUP_WINDOW", "LEASE_GRACE", "POLL", "Limits", "LocalBackend", "LocalDelivery"]
+__all__ = [
+    "DEDUP_WINDOW",
+    "LEASE_GRACE",
+    "POLL",
+    "WAITING_CAP",
+    "Limits",
+    "LocalBackend",
+    "LocalDelivery",
+]

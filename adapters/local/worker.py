@@ -204,7 +204,7 @@ class Worker:
             return False
         now = time.time()
         if burst and (due is None or due > now + horizon):
-            self.stats.left = self.backend.pending(self.queues)
+            self.stats.left = self.backend.waiting(self.queues)
             self.stats.next_due = due
             return True
         if due is not None and due <= now:

@@ -126,6 +126,7 @@ def test_json_prints_one_object_per_line(
         "outcomes": {"ack": 2, "dead_letter": 1, "retry": 1},
         "troubles": 0,
         "left": 0,
+        "left_at_least": False,
         "next_due": None,
     }
     ran = records[1:-1]

@@ -114,6 +114,7 @@ def test_leasing_and_settling_read_no_table_whole(app: Dispatcher) -> None:
     _check(store, lambda: store.settle_many(settled), expect=3)
     _check(store, lambda: store.release_many(second))
     _check(store, lambda: store.next_due(["default", "ordered"]))
+    _check(store, lambda: store.waiting(["default", "ordered"]), expect=2)  # a burst's end
 
 
 def test_an_ordering_group_and_the_limits_read_no_table_whole(app: Dispatcher) -> None:

@@ -249,6 +249,23 @@ def test_a_group_waits_parked_behind_its_head(app: Dispatcher) -> None:
     assert (stat.depth, stat.in_flight, stat.delayed) == (0, 1, 0)
 
 
+def test_waiting_counts_every_message_up_to_a_cap(app: Dispatcher) -> None:
+    @app.task(name="stock", queue="inventory", group_by="sku")
+    def stock(sku: str, delta: int) -> None: ...
+
+    @app.task(name="later")
+    def later() -> None: ...
+
+    for delta in range(4):
+        stock.delay("MUG", delta)  # a head and three parked behind it
+    later.send(countdown=3600)
+    store = local(app)
+    store.receive(["default"], 1)  # leased: still waiting
+    later.delay()
+    assert store.waiting(["inventory", "default"]) == store.pending() == 6
+    assert store.waiting(["inventory", "default"], cap=5) == 5
+
+
 def test_a_file_with_groups_from_an_older_release_parks_their_tails(tmp_path: Path) -> None:
     path = tmp_path / "v1.sqlite3"
     with sqlite3.connect(path) as db:
