@@ -90,7 +90,7 @@ def test_a_timeout_is_retried_where_a_timeout_error_would_be(app: Dispatcher) ->
         task.delay()
     memory(app).drain()
     assert runs == ["retried", "narrow", "never", "retried"]
-    causes = {e.task.rsplit(".", 1)[-1]: e.cause for e in memory(app).dead_letters.entries()}
+    causes = {str(e.task).rsplit(".", 1)[-1]: e.cause for e in memory(app).dead_letters.entries()}
     assert causes == {
         "retried": Cause.EXHAUSTED,
         "narrow": Cause.NOT_RETRIED,
