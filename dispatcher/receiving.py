@@ -7,9 +7,10 @@ event) records their results together with the settling, in one transaction or o
 
 A receiver whose platform stops it at a deadline (Lambda's function timeout, a request
 timeout) passes a :class:`Deadline` to the executor, which starts a message only when the
-task's timeout ends before the deadline less :data:`SETTLE_RESERVE` (the rest is reported
-unstarted, :attr:`~dispatcher.backend.Cause.NO_TIME`), and keeps its claim until the deadline,
-since its result is held until then at the latest. A :class:`Watchdog` writes the held
+task's timeout ends before the deadline less :data:`SETTLE_RESERVE` (the first message of an
+invocation always starts; the others that do not fit are reported unstarted,
+:attr:`~dispatcher.backend.Cause.NO_TIME`), and keeps its claim until the deadline, since its
+result is held until then at the latest. A :class:`Watchdog` writes the held
 results when the deadline comes near and the batch has not ended (a task stuck where its own
 time limit cannot interrupt it), so that a kill loses none of the results already done.
 """
@@ -53,6 +54,12 @@ class Deadline:
     def allows(self, seconds: float) -> bool:
         """Whether something that may take ``seconds`` ends before the settling reserve."""
         return self.left() - self.reserve >= seconds
+
+    def first(self) -> Deadline:
+        """The same deadline for an invocation's first message, which starts whatever its
+        timeout: a function whose timeout leaves no reserve past a task's timeout (or is
+        shorter) still runs that task, one per invocation, instead of never."""
+        return Deadline(self.remaining, reserve=-math.inf)
 
 
 class FinishedLookup(Protocol):

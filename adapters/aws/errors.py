@@ -39,6 +39,20 @@ _BAD_CREDENTIALS = {
 }
 
 
+class AmbiguousWrite(ConnectionError):
+    """A conditional write was sent but its answer was lost (or was a 5xx): it may or may not
+    have been carried out. It is not sent again blindly; the caller reads the item to know."""
+
+
+#: botocore's names for an answer lost after the request went out (its retries are spent).
+_LOST_ANSWER = {"ReadTimeoutError", "ConnectionClosedError"}
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """Whether ``error`` leaves a write's fate unknown (sent, no answer)."""
+    return isinstance(error, AmbiguousWrite) or type(error).__name__ in _LOST_ANSWER
+
+
 def error_code(error: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` (empty for anything else)."""
     response: Any = getattr(error, "response", None)
@@ -79,7 +93,7 @@ def translate(error: BaseException, what: str) -> BackendError | None:
             f"{what}: no AWS region (use the spec aws://REGION or set AWS_REGION)"
         )
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError") or (
-        "ConnectionError" in name
+        "ConnectionError" in name or isinstance(error, ConnectionError)
     ):
         return BackendUnavailable(f"{what}: cannot reach AWS: {message}")
     if name == "InvalidRegionError" or "Could not connect to the endpoint URL" in message:

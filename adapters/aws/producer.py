@@ -15,7 +15,7 @@ from adapters.aws.config import AwsConfig
 from adapters.aws.dead_letters import SqsDeadLetters
 from adapters.aws.errors import translate, translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
-from adapters.aws.payloads import ClaimChecks
+from adapters.aws.payloads import ClaimChecks, Pointer
 from adapters.aws.results import DynamoResults
 from dispatcher import naming
 from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
@@ -60,8 +60,10 @@ class AwsBackend:
         self.app, self.config = app, config
         self.clients = clients or Clients(config)
         self.max_message_size = max_message_size
-        self.results = DynamoResults(self.clients, naming.results_table_name(app.name))
         self.claim_checks = ClaimChecks(self.clients, naming.claim_check_bucket_name(app.name))
+        self.results = DynamoResults(
+            self.clients, naming.results_table_name(app.name), payloads=self.claim_checks
+        )
         self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}
         self._urls: dict[str, str] = {}
@@ -113,12 +115,15 @@ class AwsBackend:
         duplicate = self._duplicate(message, target)
         if duplicate is not None:
             return duplicate
+        entry: dict[str, Any] | None = None
         try:
             entry = self.entry(message, target)
             with translated(f"sending {message.envelope.task} to SQS queue {target.name!r}"):
                 response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
         except Exception:
             self._release(message, target)
+            if entry is not None:
+                self._drop_claim_check(entry)
             raise
         return Receipt(message.envelope.id, str(response.get("MessageId")))
 
@@ -130,16 +135,21 @@ class AwsBackend:
             by_queue.setdefault(message.queue, []).append(index)
         for queue, indexes in by_queue.items():
             target = self.target(queue, messages[indexes[0]].ordered)
-            entries = []
-            for i in indexes:
-                results[i] = self._duplicate(messages[i], target)
-                if results[i] is None:
-                    entries.append((i, self.entry(messages[i], target)))
-            for chunk in _chunks(entries, self.max_message_size):
-                self._send_chunk(target, chunk, messages, results)
-            for i in indexes:
-                if isinstance(results[i], SendFailure) or results[i] is None:
-                    self._release(messages[i], target)
+            entries: list[tuple[int, dict[str, Any]]] = []
+            try:
+                for i in indexes:
+                    results[i] = self._duplicate(messages[i], target)
+                    if results[i] is None:
+                        entries.append((i, self.entry(messages[i], target)))
+                for chunk in _chunks(entries, self.max_message_size):
+                    self._send_chunk(target, chunk, messages, results)
+            finally:
+                for i, entry in entries:
+                    if not isinstance(results[i], Receipt):
+                        self._drop_claim_check(entry)
+                for i in indexes:
+                    if isinstance(results[i], SendFailure) or results[i] is None:
+                        self._release(messages[i], target)
         return [r if r is not None else SendFailure("?", "not sent") for r in results]
 
     def _duplicate(self, message: Outgoing, target: QueueTarget) -> Receipt | None:
@@ -156,6 +166,14 @@ class AwsBackend:
         if key is not None:
             with contextlib.suppress(Exception):  # best effort: the key expires with its window
                 self.results.release_key(f"{target.name}#{key}", message.envelope.id)
+
+    def _drop_claim_check(self, entry: dict[str, Any]) -> None:
+        """Delete the claim-checked body of a message that was not sent (best effort: the
+        bucket's lifecycle rule expires what is left)."""
+        check = entry.get("MessageAttributes", {}).get(CLAIM_CHECK_ATTRIBUTE)
+        if check is not None:
+            with contextlib.suppress(Exception):
+                self.claim_checks.delete(Pointer.parse(check["StringValue"]))
 
     def _send_chunk(
         self,

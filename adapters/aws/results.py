@@ -1,93 +1,335 @@
-"""A DynamoDB result store: one item per invocation id, with a TTL, and a conditional put for
-the idempotency claim (SQS delivers at least once)."""
+"""A DynamoDB result store: one item per invocation id, with a TTL, and the idempotency claim
+SQS's at-least-once delivery needs.
+
+The rules it relies on (DynamoDB enforces them; moto only some):
+
+* A claim is one conditional UpdateItem: granted when there is no record, or a non-final one
+  whose lease ran out. It counts runs (``attempt``: one more than the last run's), so a
+  delivery that did not run the task uses up no attempt, and it carries a token of its own:
+  a claim whose answer was lost, read again or sent again by the SDK, is recognised as ours.
+  A refused claim returns the item that refused it (``ReturnValuesOnConditionCheckFailure``,
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html), so
+  it costs no second read.
+* A result never replaces a final record (conditional put): the first final result stands,
+  and a revocation does not erase a success. BatchWriteItem takes no conditions
+  (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html):
+  it writes only the final results of claims this store holds and whose lease is still
+  running, which no other delivery can have written meanwhile.
+* An item holds at most 400 KB, names and values counted
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items),
+  and BatchWriteItem rejects the whole request for one item above it. A value that would not
+  fit goes to the app's claim-check bucket and the item points at it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.aws.clients import Clients
-from adapters.aws.errors import error_code, translated
-from dispatcher.backend import Claim, Status, TaskResult
-from dispatcher.errors import Throttled
+from adapters.aws.errors import error_code, is_ambiguous, translated
+from adapters.aws.payloads import ClaimChecks, Pointer
+from dispatcher.backend import Claim, Granted, Status, TaskResult
+from dispatcher.errors import BackendUnavailable, Throttled
 
 #: How long records are kept (DynamoDB's TTL deletes them later), in seconds.
 DEFAULT_TTL = 7 * 86_400
 #: The item attribute DynamoDB's TTL reads (epoch seconds).
 TTL_ATTRIBUTE = "expires_at"
+#: DynamoDB's largest item, in bytes (attribute names and values).
+MAX_ITEM = 400 * 1024
+#: Room kept under :data:`MAX_ITEM` for the attributes other than the value.
+_ITEM_MARGIN = 1024
+#: Longest text kept of an error message or a reason (a traceback keeps its last 8,000).
+MAX_TEXT = 16_000
 _BATCH_WRITE = 25
 _BATCH_ATTEMPTS = 5
+_CCF = "ConditionalCheckFailedException"
+_FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REVOKED)
+#: Seconds a held claim must still have before its result may be written without a condition.
+_LIVE_MARGIN = 1.0
 
-_CLAIM_CONDITION = (
-    "attribute_not_exists(id) OR "
-    "((attribute_not_exists(lease_until) OR lease_until < :now)"
-    " AND NOT (#s IN (:ok, :failed, :revoked)))"
+_CLAIM = (
+    "SET #task = :task, #status = :running, #lease = :lease, #token = :token, "
+    "#updated = :now_text, #ttl = :ttl, #attempt = if_not_exists(#attempt, :before) + :one "
+    "REMOVE #value, #value_ref, #error_type, #error_message, #traceback, #reason"
 )
+_CLAIM_CONDITION = (
+    "attribute_not_exists(#id) OR "
+    "((attribute_not_exists(#lease) OR #lease < :now)"
+    " AND NOT (#status IN (:ok, :failed, :revoked)))"
+)
+_CLAIM_NAMES = {
+    f"#{name}": name
+    for name in (
+        "id",
+        "task",
+        "status",
+        "token",
+        "attempt",
+        "value",
+        "value_ref",
+        "error_type",
+        "error_message",
+        "traceback",
+        "reason",
+    )
+} | {"#lease": "lease_until", "#updated": "updated_at", "#ttl": TTL_ATTRIBUTE}
+_NOT_FINAL = "attribute_not_exists(#id) OR NOT (#status IN (:ok, :failed, :revoked))"
+_FINAL_VALUES = {
+    ":ok": {"S": Status.SUCCEEDED.value},
+    ":failed": {"S": Status.FAILED.value},
+    ":revoked": {"S": Status.REVOKED.value},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    token: str
+    lease_until: float
 
 
 class DynamoResults:
-    """:class:`~dispatcher.backend.ResultStore` on a DynamoDB table keyed by ``id`` (string)."""
+    """:class:`~dispatcher.backend.ResultStore` on a DynamoDB table keyed by ``id`` (string);
+    results too large for an item go to ``payloads`` (the app's claim-check bucket)."""
 
     def __init__(
         self,
         clients: Clients,
         table: str,
         *,
+        payloads: ClaimChecks | None = None,
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.clients, self.table, self.ttl, self.clock = clients, table, ttl, clock
+        self.clients, self.table, self.payloads = clients, table, payloads
+        self.ttl, self.clock = ttl, clock
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+
+    # --- reading -------------------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskResult | None:
         """The latest record of ``task_id`` (strongly consistent read), or ``None``."""
+        item = self._item_of(task_id)
+        return None if item is None else self._to_result(item)
+
+    def _item_of(self, task_id: str) -> dict[str, Any] | None:
         with translated(f"reading result {task_id} from table {self.table}"):
             response = self.clients.dynamodb.get_item(
                 TableName=self.table, Key={"id": {"S": task_id}}, ConsistentRead=True
             )
-        item = response.get("Item")
-        return None if item is None else _to_result(item)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    # --- claims --------------------------------------------------------------------------
+
+    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim | Granted:
+        """Claim ``task_id`` for ``lease`` seconds: :class:`Granted` with the number of this
+        run (``attempt`` for the first), ``DONE`` when it is final, ``BUSY`` while another
+        delivery's claim runs."""
+        token = os.urandom(12).hex()
+        now = self.clock()
+        params = {
+            "TableName": self.table,
+            "Key": {"id": {"S": task_id}},
+            "UpdateExpression": _CLAIM,
+            "ConditionExpression": _CLAIM_CONDITION,
+            "ExpressionAttributeNames": _CLAIM_NAMES,
+            "ExpressionAttributeValues": {
+                ":task": {"S": task},
+                ":running": {"S": Status.RUNNING.value},
+                ":lease": {"N": repr(now + lease)},
+                ":token": {"S": token},
+                ":now_text": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
+                ":ttl": {"N": str(int(now + self.ttl))},
+                ":before": {"N": str(attempt - 1)},
+                ":one": {"N": "1"},
+                ":now": {"N": repr(now)},
+                **_FINAL_VALUES,
+            },
+            "ReturnValues": "UPDATED_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        answer: Claim | Granted | None = None
+        for _ in range(3):
+            try:
+                response = self.clients.dynamodb.update_item(**params)
+            except Exception as error:
+                if is_ambiguous(error):  # sent, but its answer was lost: read what happened
+                    answer = self._claim_from(self._item_of(task_id), token, refused=False)
+                elif error_code(error) == _CCF:
+                    item = getattr(error, "response", {}).get("Item")
+                    if item is None:  # an endpoint that does not return the item
+                        item = self._item_of(task_id)
+                    answer = self._claim_from(item, token, refused=True)
+                else:
+                    with translated(f"claiming {task_id} in table {self.table}"):
+                        raise
+            else:
+                answer = Granted(int(response["Attributes"]["attempt"]["N"]))
+            if answer is not None:
+                break
+        if answer is None:
+            raise BackendUnavailable(
+                f"claiming {task_id} in table {self.table}: no answer came back"
+            )
+        if isinstance(answer, Granted):
+            with self._lock:
+                self._held[task_id] = _Held(token, now + lease)
+        return answer
+
+    def _claim_from(
+        self, item: dict[str, Any] | None, token: str, *, refused: bool
+    ) -> Claim | Granted | None:
+        """What an item says of our claim: ours (its token), final, busy, or (``None``) not
+        written at all."""
+        if item is not None and item.get("token", {}).get("S") == token:
+            return Granted(int(item["attempt"]["N"]))
+        if item is not None and Status(item["status"]["S"]).final:
+            return Claim.DONE
+        if refused:
+            return Claim.BUSY
+        return None
+
+    def holds(self, task_id: str) -> bool:
+        """Whether this store holds a claim on ``task_id`` whose lease is still running."""
+        held = self._held.get(task_id)
+        return held is not None and held.lease_until - _LIVE_MARGIN > self.clock()
+
+    # --- writing -------------------------------------------------------------------------
 
     def save(self, result: TaskResult) -> None:
-        """Replace the record of ``result.id`` (releasing any claim on it)."""
-        with translated(f"saving result {result.id} to table {self.table}"):
-            self.clients.dynamodb.put_item(TableName=self.table, Item=self._item(result))
+        """Write ``result`` unless the record is final already (the first final result
+        stands); a value too large for an item goes to the claim-check bucket."""
+        try:
+            item = self._item(result)
+            try:
+                self._put_unless_final(item)
+            except Exception as error:
+                if not is_ambiguous(error):
+                    raise
+                self._put_unless_final(item)  # the same write again: it cannot undo a final
+        except Exception as error:
+            if error_code(error) == _CCF:
+                return
+            with translated(f"saving result {result.id} to table {self.table}"):
+                raise
+        finally:
+            self._release(result.id)
 
-    def save_many(self, results: Sequence[TaskResult]) -> None:
-        """Replace several records with BatchWriteItem (25 a request; unprocessed items are
-        sent again, a few times, before this gives up with an error)."""
-        items = [self._item(r) for r in {r.id: r for r in results}.values()]
-        for start in range(0, len(items), _BATCH_WRITE):
-            requests = [{"PutRequest": {"Item": i}} for i in items[start : start + _BATCH_WRITE]]
-            for attempt in range(_BATCH_ATTEMPTS):
-                with translated(f"saving {len(requests)} results to table {self.table}"):
-                    response = self.clients.dynamodb.batch_write_item(
-                        RequestItems={self.table: requests}
-                    )
-                requests = (response.get("UnprocessedItems") or {}).get(self.table) or []
-                if not requests:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            if requests:
-                raise Throttled(f"DynamoDB left {len(requests)} results unsaved in {self.table}")
+    def _put_unless_final(self, item: dict[str, Any]) -> None:
+        self.clients.dynamodb.put_item(
+            TableName=self.table,
+            Item=item,
+            ConditionExpression=_NOT_FINAL,
+            ExpressionAttributeNames={"#id": "id", "#status": "status"},
+            ExpressionAttributeValues=_FINAL_VALUES,
+        )
+
+    def write(self, results: Sequence[TaskResult]) -> dict[str, Exception]:
+        """Write a batch's results; the ones that could not be written, with why. Final
+        results of live claims held here go in BatchWriteItem requests; the others (and
+        all of a request that fails) are written one by one with :meth:`save`'s condition,
+        so that only the records concerned fail."""
+        failed: dict[str, Exception] = {}
+        batched: list[tuple[TaskResult, dict[str, Any]]] = []
+        alone: list[TaskResult] = []
+        for result in {r.id: r for r in results}.values():
+            if result.status in _FINAL and self.holds(result.id):
+                try:
+                    batched.append((result, self._item(result)))
+                except Exception as error:  # its value could not be stored
+                    failed[result.id] = error
+            else:
+                alone.append(result)
+        for start in range(0, len(batched), _BATCH_WRITE):
+            chunk = batched[start : start + _BATCH_WRITE]
+            try:
+                self._batch_write([item for _, item in chunk])
+            except Exception:  # one item may be at fault: find it by writing them alone
+                alone += [result for result, _ in chunk]
+                continue
+            for result, _ in chunk:
+                self._release(result.id)
+        for result in alone:
+            try:
+                self.save(result)
+            except Exception as error:
+                failed[result.id] = error
+        return failed
+
+    def _batch_write(self, items: list[dict[str, Any]]) -> None:
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        for attempt in range(_BATCH_ATTEMPTS):
+            with translated(f"saving {len(requests)} results to table {self.table}"):
+                response = self.clients.dynamodb.batch_write_item(
+                    RequestItems={self.table: requests}
+                )
+            requests = (response.get("UnprocessedItems") or {}).get(self.table) or []
+            if not requests:
+                return
+            time.sleep(0.05 * 2**attempt)
+        raise Throttled(f"DynamoDB left {len(requests)} results unsaved in {self.table}")
+
+    def _release(self, task_id: str) -> None:
+        with self._lock:
+            self._held.pop(task_id, None)
 
     def _item(self, result: TaskResult) -> dict[str, Any]:
+        """The item of ``result``; its value in the claim-check bucket if it would not fit."""
         item: dict[str, Any] = {
             "id": {"S": result.id},
             "task": {"S": result.task},
             "status": {"S": result.status.value},
             "attempt": {"N": str(result.attempt)},
             "updated_at": {"S": result.updated_at.isoformat()},
-            "value": {"S": json.dumps(result.value)},
             TTL_ATTRIBUTE: {"N": str(int(self.clock() + self.ttl))},
         }
         for name in ("error_type", "error_message", "traceback", "reason"):
             text = getattr(result, name)
             if text is not None:
-                item[name] = {"S": text}
+                item[name] = {"S": text[:MAX_TEXT]}
+        value = json.dumps(result.value)
+        if item_size(item) + len("value") + len(value.encode()) <= MAX_ITEM - _ITEM_MARGIN:
+            item["value"] = {"S": value}
+        else:
+            if self.payloads is None:
+                raise ValueError(f"the result of {result.id} is too large for DynamoDB")
+            pointer = self.payloads.put(f"results/{result.id}.json", value.encode())
+            item["value_ref"] = {"S": pointer.url}
         return item
+
+    def _to_result(self, item: dict[str, Any]) -> TaskResult:
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return None if value is None else str(value["S"])
+
+        value: Any = None
+        if "value" in item:
+            value = json.loads(item["value"]["S"])
+        elif "value_ref" in item and self.payloads is not None:
+            value = json.loads(self.payloads.get(Pointer.parse(item["value_ref"]["S"])))
+        return TaskResult(
+            id=item["id"]["S"],
+            task=item["task"]["S"],
+            status=Status(item["status"]["S"]),
+            value=value,
+            error_type=text("error_type"),
+            error_message=text("error_message"),
+            traceback=text("traceback"),
+            reason=text("reason"),
+            attempt=int(item["attempt"]["N"]),
+            updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
+        )
+
+    # --- dedup keys ----------------------------------------------------------------------
 
     def hold_key(self, key: str, task_id: str, window: float) -> str:
         """Make ``task_id`` the holder of dedup ``key`` for ``window`` seconds, unless another
@@ -108,7 +350,7 @@ class DynamoResults:
                 )
                 return task_id
             except Exception as error:
-                if error_code(error) != "ConditionalCheckFailedException":
+                if error_code(error) != _CCF and not is_ambiguous(error):
                     with translated(f"checking dedup key {key!r} in table {self.table}"):
                         raise
             with translated(f"reading dedup key {key!r} from table {self.table}"):
@@ -129,65 +371,24 @@ class DynamoResults:
                 ExpressionAttributeValues={":me": {"S": task_id}},
             )
         except Exception as error:
-            if error_code(error) != "ConditionalCheckFailedException":
+            if error_code(error) != _CCF:
                 with translated(f"releasing dedup key {key!r} in table {self.table}"):
                     raise
 
-    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
-        """Conditional put: granted unless the record is final (``DONE``) or another delivery
-        holds an unexpired lease (``BUSY``)."""
-        now = self.clock()
-        item = {
-            "id": {"S": task_id},
-            "task": {"S": task},
-            "status": {"S": Status.RUNNING.value},
-            "attempt": {"N": str(attempt)},
-            "lease_until": {"N": repr(now + lease)},
-            "updated_at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
-            "value": {"S": "null"},
-            TTL_ATTRIBUTE: {"N": str(int(now + self.ttl))},
-        }
-        try:
-            self.clients.dynamodb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=_CLAIM_CONDITION,
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":now": {"N": repr(now)},
-                    ":ok": {"S": Status.SUCCEEDED.value},
-                    ":failed": {"S": Status.FAILED.value},
-                    ":revoked": {"S": Status.REVOKED.value},
-                },
-            )
-        except Exception as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                with translated(f"claiming {task_id} in table {self.table}"):
-                    raise
-            current = self.get(task_id)
-            return Claim.DONE if current is not None and current.status.final else Claim.BUSY
-        return Claim.GRANTED
-
     def forget(self, task_id: str) -> None:
         """Delete the record of ``task_id``."""
+        self._release(task_id)
         with translated(f"deleting result {task_id} from table {self.table}"):
             self.clients.dynamodb.delete_item(TableName=self.table, Key={"id": {"S": task_id}})
 
 
-def _to_result(item: dict[str, Any]) -> TaskResult:
-    def text(name: str) -> str | None:
-        value = item.get(name)
-        return None if value is None else str(value["S"])
-
-    return TaskResult(
-        id=item["id"]["S"],
-        task=item["task"]["S"],
-        status=Status(item["status"]["S"]),
-        value=json.loads(item["value"]["S"]) if "value" in item else None,
-        error_type=text("error_type"),
-        error_message=text("error_message"),
-        traceback=text("traceback"),
-        reason=text("reason"),
-        attempt=int(item["attempt"]["N"]),
-        updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
-    )
+def item_size(item: dict[str, Any]) -> int:
+    """An upper bound of the bytes DynamoDB counts for ``item`` (strings and numbers)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(str(value["S"]).encode())
+        else:
+            size += 21  # a number takes at most 21 bytes
+    return size

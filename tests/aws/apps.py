@@ -5,15 +5,27 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dispatcher import Dispatcher, NonRetryable, Retry, current, execution
+from dispatcher import Dispatcher, NonRetryable, Retry, current
+
+if TYPE_CHECKING:
+    from adapters.aws.receiver import SqsEventProcessor
 
 app = Dispatcher("awstest")
+_processor: SqsEventProcessor | None = None
 
-# The handler process of the "killed mid-task" test shortens the claim grace period so that
-# the redelivery is not kept waiting for the dead invocation's 30 s claim.
-if "AWSTEST_CLAIM_GRACE" in os.environ:
-    execution.CLAIM_GRACE = float(os.environ["AWSTEST_CLAIM_GRACE"])
+
+def short_claims_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda handler, with claims that outlive a killed invocation by half a second
+    (not 30 s), so that tests that kill an invocation see the redelivery run soon."""
+    global _processor
+    if _processor is None:
+        from adapters.aws.entrypoint import build
+
+        _processor = build(claim_grace=0.5)
+    return _processor.handle(event, context)
+
 
 #: Calls of each task in this process, by task and key.
 CALLS: list[tuple[str, object]] = []

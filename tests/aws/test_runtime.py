@@ -78,7 +78,7 @@ def test_a_handler_process_killed_mid_task_loses_nothing(aws: str, tmp_path: Pat
     marker = tmp_path / "started"
     handle = apps.slow_once.delay(str(marker))
     runtime = LocalLambdaRuntime(
-        deployed.backend, "tests.aws.apps:app", env={"AWSTEST_CLAIM_GRACE": "0.5"}
+        deployed.backend, "tests.aws.apps:app", handler="tests.aws.apps:short_claims_handler"
     )
 
     def kill_when_started() -> None:
