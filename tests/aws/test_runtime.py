@@ -17,7 +17,7 @@ import pytest
 from adapters.aws.dead_letters import ATTRIBUTE, Note
 from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import provision
-from adapters.aws.runtime import LocalLambdaRuntime
+from adapters.aws.runtime import LambdaContext, LocalLambdaRuntime
 from dispatcher import naming
 from samples import shop
 from tests.aws import apps
@@ -106,7 +106,7 @@ def test_the_event_has_the_lambda_sqs_shape(deployed: Any) -> None:
     apps.add.delay(1, 2)
     seen: list[dict[str, Any]] = []
 
-    def invoke(queue: str, event: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def invoke(queue: str, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         seen.append(event)
         return {"batchItemFailures": []}
 
