@@ -14,7 +14,8 @@ is written as soon as it is done). Then, per outcome:
 
 * DeadLetter (bad input included): sent to the DLQ with its note *before* its FAILED result
   is written, so that a dead letter is never acknowledged before it is stored: if the send
-  fails, the result is not written and the record is delivered again, still not final.
+  fails, the result is not written, the claim is released, and the record is delivered
+  again, still not final (it runs again and is dead-lettered then).
 * Ack: handled (the poller deletes it); its claim-check object is deleted.
 * RetryLater: reported in ``batchItemFailures``, its visibility set to the backoff (the
   unstarted ones, and FIFO records held back behind a failed one of their group, to 0: SQS
@@ -190,8 +191,9 @@ class SqsEventProcessor:
             ):
                 failed.add(done.record["messageId"])
                 task_id = _envelope_id(done.body)
-                if task_id is not None:
-                    self.results.drop(task_id)  # not final: a redelivery dead-letters it again
+                if task_id is not None:  # not final: a redelivery runs and dead-letters it again
+                    self.results.drop(task_id)
+                    self._release(task_id)
         unwritten = self.backend.results.write(self.results.take())
         if unwritten:
             for done in ran:
@@ -225,6 +227,12 @@ class SqsEventProcessor:
         failed |= {r["messageId"] for r, _ in later}
         self.change_visibility(later)
         return failed
+
+    def _release(self, task_id: str) -> None:
+        try:
+            self.backend.results.release(task_id)
+        except Exception as error:  # its lease runs out by itself
+            log().warning("could not release the claim on %s: %s", task_id, error)
 
     def _delete_claim_check(self, pointer: Pointer) -> None:
         try:

@@ -11,10 +11,12 @@ The rules it relies on (DynamoDB enforces them; moto only some):
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html), so
   it costs no second read.
 * A result never replaces a final record (conditional put): the first final result stands,
-  and a revocation does not erase a success. BatchWriteItem takes no conditions
+  a revocation does not erase a success, and a run that fails after its revocation is not
+  retried. BatchWriteItem takes no conditions
   (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html):
   it writes only the final results of claims this store holds and whose lease is still
-  running, which no other delivery can have written meanwhile.
+  running, which no other delivery can have written meanwhile (a revocation made while the
+  task ran is the one exception: the run was not interrupted, and its final result stands).
 * An item holds at most 400 KB, names and values counted
   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items),
   and BatchWriteItem rejects the whole request for one item above it. A value that would not
@@ -54,6 +56,7 @@ _CCF = "ConditionalCheckFailedException"
 _FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REVOKED)
 #: Seconds a held claim must still have before its result may be written without a condition.
 _LIVE_MARGIN = 1.0
+_HELD_PRUNE = 1_000
 
 _CLAIM = (
     "SET #task = :task, #status = :running, #lease = :lease, #token = :token, "
@@ -182,6 +185,8 @@ class DynamoResults:
             )
         if isinstance(answer, Granted):
             with self._lock:
+                if len(self._held) > _HELD_PRUNE:  # claims whose results were never written
+                    self._held = {k: h for k, h in self._held.items() if h.lease_until > now}
                 self._held[task_id] = _Held(token, now + lease)
         return answer
 
@@ -197,6 +202,27 @@ class DynamoResults:
         if refused:
             return Claim.BUSY
         return None
+
+    def release(self, task_id: str) -> None:
+        """End this store's claim on ``task_id`` now (its outcome could not be stored: the
+        next delivery may run it at once); nothing when the claim is not ours any more."""
+        with self._lock:
+            held = self._held.pop(task_id, None)
+        if held is None:
+            return
+        try:
+            self.clients.dynamodb.update_item(
+                TableName=self.table,
+                Key={"id": {"S": task_id}},
+                UpdateExpression="SET #lease = :past",
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#lease": "lease_until", "#token": "token"},
+                ExpressionAttributeValues={":past": {"N": "0"}, ":token": {"S": held.token}},
+            )
+        except Exception as error:
+            if error_code(error) != _CCF and not is_ambiguous(error):
+                with translated(f"releasing the claim on {task_id} in table {self.table}"):
+                    raise
 
     def holds(self, task_id: str) -> bool:
         """Whether this store holds a claim on ``task_id`` whose lease is still running."""
@@ -221,8 +247,6 @@ class DynamoResults:
                 return
             with translated(f"saving result {result.id} to table {self.table}"):
                 raise
-        finally:
-            self._release(result.id)
 
     def _put_unless_final(self, item: dict[str, Any]) -> None:
         self.clients.dynamodb.put_item(
@@ -263,6 +287,8 @@ class DynamoResults:
                 self.save(result)
             except Exception as error:
                 failed[result.id] = error
+            else:
+                self._release(result.id)
         return failed
 
     def _batch_write(self, items: list[dict[str, Any]]) -> None:

@@ -34,7 +34,10 @@ def date_header(epoch: float) -> str:
 def _read_request(conn: socket.socket) -> bytes | None:
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            return None
         if not chunk:
             return None
         data += chunk
