@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from dispatcher import declaring
@@ -121,7 +123,7 @@ class Dispatcher:
         self, function: Callable[..., Any], name: str | None, options: dict[str, Any]
     ) -> Task[Any, Any]:
         qualname = function.__qualname__.replace(".<locals>", "")
-        task_name = name or f"{function.__module__}.{qualname}"
+        task_name = name or f"{_module_name(function.__module__)}.{qualname}"
         collector = declaring.current()
         if collector is None:
             return self._declare(function, task_name, options)
@@ -290,6 +292,19 @@ class Dispatcher:
             for message, receipt in zip(messages, receipts, strict=True):
                 call_after(self.hooks.after_send, self, message.envelope, receipt)
         return [TaskHandle(self, task, r.duplicate_of or r.id, r) for r in receipts]
+
+
+def _module_name(module: str) -> str:
+    """The importable name of ``module``: a script run as ``python shop.py`` is ``__main__``
+    to itself but ``shop`` to the worker that imports it, and task names must agree."""
+    if module != "__main__":
+        return module
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    path = getattr(main, "__file__", None)
+    return Path(path).stem if path else module
 
 
 class TaskDecorator:

@@ -78,3 +78,23 @@ def moto_server() -> Iterator[str]:
     port = free_port()
     with running([executable, "-H", "127.0.0.1", "-p", str(port)], port):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def cloud_tasks_emulator() -> Iterator[str]:
+    """The Cloud Tasks emulator on 127.0.0.1 (``python -m adapters.gcp.tasks_emulator``);
+    yields its ``host:port``. Fails, naming the package, when it is not installed."""
+    from adapters.gcp.emulators import tasks_emulator
+
+    with tasks_emulator() as host:
+        yield host
+
+
+@contextmanager
+def gcs_emulator(log: Path) -> Iterator[str]:
+    """The GCS emulator on 127.0.0.1, in memory, its request log written to ``log``; yields
+    its URL."""
+    from adapters.gcp.emulators import storage_emulator
+
+    with log.open("wb") as output, storage_emulator(log=output) as url:
+        yield url
