@@ -115,8 +115,7 @@ class SqsEventProcessor:
         """Process every record within the time ``context`` leaves; return
         ``{"batchItemFailures": [...]}``."""
         deadline = deadline_of(context)
-        records = list({r["messageId"]: r for r in reversed(event.get("Records", []))}.values())
-        records.reverse()  # each message id once, at its first place
+        records = _once_each(event.get("Records", []))
         failed: set[str] = set()
         blocked: set[tuple[str, str]] = set()
         held_back: list[Record] = []
@@ -312,6 +311,17 @@ class SqsEventProcessor:
             return False
         log().warning("dead-lettered %s from %s: %s", record["messageId"], queue, outcome.reason)
         return True
+
+
+def _once_each(records: list[Record]) -> list[Record]:
+    """The records in order, a message id listed again dropped."""
+    seen: set[str] = set()
+    unique = []
+    for record in records:
+        if record["messageId"] not in seen:
+            seen.add(record["messageId"])
+            unique.append(record)
+    return unique
 
 
 def _envelope_id(body: bytes) -> str | None:

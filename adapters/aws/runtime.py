@@ -212,7 +212,8 @@ class RuntimeStats:
 
 class LocalLambdaRuntime:
     """Polls the app's queues and feeds them to the handler, as Lambda does: in a separate
-    process per queue, or through ``invoke`` (in this process; for tests and benchmarks)."""
+    process per queue, or through ``invoke`` (in this process; for tests and benchmarks).
+    ``functions`` replaces the decided settings of some queues' functions."""
 
     def __init__(
         self,
@@ -230,7 +231,7 @@ class LocalLambdaRuntime:
         self.backend, self.app_ref, self.handler = backend, app_ref, handler
         self.invoke = invoke
         self.batch_size, self.wait, self.on_batch = batch_size, wait, on_batch
-        self.functions = dict(functions or function_settings(backend.app, app_ref))
+        self.functions = {**function_settings(backend.app, app_ref), **(functions or {})}
         self.env = {**os.environ, **self._handler_env(), **(env or {})}
         self.queues = list(backend.app.queues)
         self.processes = {q: HandlerProcess(handler, self.env) for q in self.queues}
