@@ -14,7 +14,6 @@ below; the answer is JSON with ``AccessKeyId``, ``SecretAccessKey``, ``Token`` a
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import threading
@@ -22,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -156,6 +154,8 @@ def check_endpoint(url: str) -> None:
     host = parts.hostname or ""
     if host in CONTAINER_HOSTS:
         return
+    import ipaddress  # only here: the cold path of a handler with keys in its environment
+
     try:
         if ipaddress.ip_address(host).is_loopback:
             return
@@ -190,7 +190,8 @@ def _parse(body: bytes) -> Credentials:
 def _container_token() -> str | None:
     path = os.environ.get(TOKEN_FILE_ENV)
     if path:
-        return Path(path).read_text().strip()
+        with open(path) as file:
+            return file.read().strip()
     return os.environ.get(TOKEN_ENV) or None
 
 

@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.aws.dead_letters import Note, dead_letter_attributes
 from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
@@ -280,6 +279,8 @@ class SqsEventProcessor:
 
     def dead_letter(self, record: Record, outcome: DeadLetter) -> bool:
         """Send ``record`` to its queue's DLQ with the reason; ``True`` once it is there."""
+        from adapters.aws.dead_letters import Note, dead_letter_attributes  # a rare path
+
         queue = queue_of(record)
         dlq = dead_letter_queue_of(queue)
         note = Note(

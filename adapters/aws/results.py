@@ -3,13 +3,14 @@ SQS's at-least-once delivery needs.
 
 The rules it relies on (DynamoDB enforces them; moto only some):
 
-* A claim is one conditional UpdateItem: granted when there is no record, or a non-final one
-  whose lease ran out. It counts runs (``attempt``: one more than the last run's), so a
+* A claim is a conditional PutItem: granted when there is no record, or a non-final one
+  whose lease ran out. It counts runs (``attempt``: one more than the last run's, the
+  condition holding the count it read, so two claims cannot both take the same run), so a
   delivery that did not run the task uses up no attempt, and it carries a token of its own:
   a claim whose answer was lost, read again or sent again by the SDK, is recognised as ours.
   A refused claim returns the item that refused it (``ReturnValuesOnConditionCheckFailure``,
-  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html), so
-  it costs no second read.
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html), so it
+  costs no second read: a first delivery costs one call, a retry two.
 * A result never replaces a final record (conditional put): the first final result stands,
   a revocation does not erase a success, and a run that fails after its revocation is not
   retried. BatchWriteItem takes no conditions
@@ -58,32 +59,14 @@ _FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REVOKED)
 _LIVE_MARGIN = 1.0
 _HELD_PRUNE = 1_000
 
-_CLAIM = (
-    "SET #task = :task, #status = :running, #lease = :lease, #token = :token, "
-    "#updated = :now_text, #ttl = :ttl, #attempt = if_not_exists(#attempt, :before) + :one "
-    "REMOVE #value, #value_ref, #error_type, #error_message, #traceback, #reason"
+#: A first claim: no record yet.
+_NEW = "attribute_not_exists(#id)"
+#: A claim after runs: the record as it was read, not final, its lease run out.
+_AFTER = (
+    "#attempt = :seen AND NOT (#status IN (:ok, :failed, :revoked))"
+    " AND (attribute_not_exists(#lease) OR #lease < :now)"
 )
-_CLAIM_CONDITION = (
-    "attribute_not_exists(#id) OR "
-    "((attribute_not_exists(#lease) OR #lease < :now)"
-    " AND NOT (#status IN (:ok, :failed, :revoked)))"
-)
-_CLAIM_NAMES = {
-    f"#{name}": name
-    for name in (
-        "id",
-        "task",
-        "status",
-        "token",
-        "attempt",
-        "value",
-        "value_ref",
-        "error_type",
-        "error_message",
-        "traceback",
-        "reason",
-    )
-} | {"#lease": "lease_until", "#updated": "updated_at", "#ttl": TTL_ATTRIBUTE}
+_CLAIM_NAMES = {"#id": "id", "#attempt": "attempt", "#status": "status", "#lease": "lease_until"}
 _NOT_FINAL = "attribute_not_exists(#id) OR NOT (#status IN (:ok, :failed, :revoked))"
 _FINAL_VALUES = {
     ":ok": {"S": Status.SUCCEEDED.value},
@@ -136,53 +119,62 @@ class DynamoResults:
     def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim | Granted:
         """Claim ``task_id`` for ``lease`` seconds: :class:`Granted` with the number of this
         run (``attempt`` for the first), ``DONE`` when it is final, ``BUSY`` while another
-        delivery's claim runs."""
+        delivery's claim runs.
+
+        One conditional PutItem when there is no record (a first delivery); a refusal
+        returns the record, and a record whose lease ran out is claimed by a second PutItem
+        conditioned on the run count it showed (a concurrent claim makes that one fail)."""
         token = os.urandom(12).hex()
         now = self.clock()
-        params = {
-            "TableName": self.table,
-            "Key": {"id": {"S": task_id}},
-            "UpdateExpression": _CLAIM,
-            "ConditionExpression": _CLAIM_CONDITION,
-            "ExpressionAttributeNames": _CLAIM_NAMES,
-            "ExpressionAttributeValues": {
-                ":task": {"S": task},
-                ":running": {"S": Status.RUNNING.value},
-                ":lease": {"N": repr(now + lease)},
-                ":token": {"S": token},
-                ":now_text": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
-                ":ttl": {"N": str(int(now + self.ttl))},
-                ":before": {"N": str(attempt - 1)},
-                ":one": {"N": "1"},
-                ":now": {"N": repr(now)},
-                **_FINAL_VALUES,
-            },
-            "ReturnValues": "UPDATED_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        item = {
+            "id": {"S": task_id},
+            "task": {"S": task},
+            "status": {"S": Status.RUNNING.value},
+            "attempt": {"N": str(attempt)},
+            "lease_until": {"N": repr(now + lease)},
+            "token": {"S": token},
+            "updated_at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
+            TTL_ATTRIBUTE: {"N": str(int(now + self.ttl))},
         }
+        condition, values = _NEW, dict[str, Any]()
         answer: Claim | Granted | None = None
-        for _ in range(3):
+        for _ in range(4):
             try:
-                response = self.clients.dynamodb.update_item(**params)
+                self.clients.dynamodb.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={
+                        k: v for k, v in _CLAIM_NAMES.items() if k in condition
+                    },
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
             except Exception as error:
                 if is_ambiguous(error):  # sent, but its answer was lost: read what happened
-                    answer = self._claim_from(self._item_of(task_id), token, refused=False)
+                    seen = self._item_of(task_id)
                 elif error_code(error) == _CCF:
-                    item = getattr(error, "response", {}).get("Item")
-                    if item is None:  # an endpoint that does not return the item
-                        item = self._item_of(task_id)
-                    answer = self._claim_from(item, token, refused=True)
+                    seen = getattr(error, "response", {}).get("Item")
+                    if seen is None:  # an endpoint that does not return the item
+                        seen = self._item_of(task_id)
                 else:
                     with translated(f"claiming {task_id} in table {self.table}"):
                         raise
-            else:
-                answer = Granted(int(response["Attributes"]["attempt"]["N"]))
-            if answer is not None:
-                break
+                answer = self._claim_from(seen, token, now)
+                if answer is not None:
+                    break
+                if seen is None:
+                    condition, values = _NEW, {}
+                    continue
+                runs = int(seen["attempt"]["N"])  # the last run's number: claim the next one
+                item["attempt"] = {"N": str(runs + 1)}
+                condition = _AFTER
+                values = {":seen": {"N": str(runs)}, ":now": {"N": repr(now)}, **_FINAL_VALUES}
+                continue
+            answer = Granted(int(item["attempt"]["N"]))
+            break
         if answer is None:
-            raise BackendUnavailable(
-                f"claiming {task_id} in table {self.table}: no answer came back"
-            )
+            raise BackendUnavailable(f"claiming {task_id} in table {self.table}: it kept changing")
         if isinstance(answer, Granted):
             with self._lock:
                 if len(self._held) > _HELD_PRUNE:  # claims whose results were never written
@@ -191,15 +183,18 @@ class DynamoResults:
         return answer
 
     def _claim_from(
-        self, item: dict[str, Any] | None, token: str, *, refused: bool
+        self, item: dict[str, Any] | None, token: str, now: float
     ) -> Claim | Granted | None:
-        """What an item says of our claim: ours (its token), final, busy, or (``None``) not
-        written at all."""
-        if item is not None and item.get("token", {}).get("S") == token:
+        """What a record says of a claim: ours (its token), final, held by another delivery,
+        or (``None``) free to claim."""
+        if item is None:
+            return None
+        if item.get("token", {}).get("S") == token:
             return Granted(int(item["attempt"]["N"]))
-        if item is not None and Status(item["status"]["S"]).final:
+        if Status(item["status"]["S"]).final:
             return Claim.DONE
-        if refused:
+        lease = item.get("lease_until")
+        if lease is not None and float(lease["N"]) >= now:
             return Claim.BUSY
         return None
 

@@ -64,7 +64,7 @@ def test_a_refused_claim_costs_one_call(deployed: Deployed) -> None:
     store.save(_result("t1", Status.SUCCEEDED, 1))
     counting.calls.clear()
     assert store.claim("t1", "task", 1, lease=60) is Claim.DONE
-    assert counting.calls == ["update_item"]  # the refusal returned the item: no GetItem
+    assert counting.calls == ["put_item"]  # the refusal returned the item: no GetItem
 
 
 def test_a_claim_whose_answer_was_lost_is_recognised_as_ours(deployed: Deployed) -> None:
@@ -72,10 +72,10 @@ def test_a_claim_whose_answer_was_lost_is_recognised_as_ours(deployed: Deployed)
         real(**params)
         raise AmbiguousWrite("UpdateItem may or may not have been carried out")
 
-    lost = Faulty(deployed.backend.clients.dynamodb, "update_item", carried_out_then_lost)
+    lost = Faulty(deployed.backend.clients.dynamodb, "put_item", carried_out_then_lost)
     store = _store(deployed, lost)
     assert store.claim("t1", "task", 1, lease=60) == Granted(1)
-    assert lost.calls == ["update_item", "get_item"]  # read again, not sent again
+    assert lost.calls == ["put_item", "get_item"]  # read again, not sent again
 
 
 def test_a_claim_the_sdk_sent_again_after_a_lost_answer_is_recognised(
@@ -85,7 +85,7 @@ def test_a_claim_the_sdk_sent_again_after_a_lost_answer_is_recognised(
         real(**params)  # carried out; its answer lost, botocore sends the same request again
         return real(**params)
 
-    replayed = Faulty(deployed.backend.clients.dynamodb, "update_item", sent_twice)
+    replayed = Faulty(deployed.backend.clients.dynamodb, "put_item", sent_twice, times=2)
     store = _store(deployed, replayed)
     assert store.claim("t1", "task", 1, lease=60) == Granted(1)
     assert store.claim("t2", "task", 1, lease=60) == Granted(1)
@@ -95,9 +95,9 @@ def test_a_lost_claim_that_never_happened_is_claimed_again(deployed: Deployed) -
     def lost_before_arriving(real: Any, params: dict[str, Any]) -> Any:
         raise AmbiguousWrite("the connection dropped")
 
-    lost = Faulty(deployed.backend.clients.dynamodb, "update_item", lost_before_arriving)
+    lost = Faulty(deployed.backend.clients.dynamodb, "put_item", lost_before_arriving)
     assert _store(deployed, lost).claim("t1", "task", 1, lease=60) == Granted(1)
-    assert lost.calls == ["update_item", "get_item", "update_item"]
+    assert lost.calls == ["put_item", "get_item", "put_item"]
 
 
 def test_a_result_never_replaces_a_final_record(deployed: Deployed) -> None:
@@ -154,3 +154,23 @@ def test_lite_and_boto3_clients_read_the_same_records(deployed: Deployed) -> Non
     lite.save(_result("t1", Status.SUCCEEDED, [1, 2]))
     record = deployed.backend.results.get("t1")
     assert record is not None and record.value == [1, 2]
+
+
+def test_two_deliveries_claiming_the_same_retry_cannot_both_run_it(deployed: Deployed) -> None:
+    other = _store(deployed)
+    other.claim("t1", "task", 1, lease=60)
+    other.save(_result("t1", Status.RETRYING))
+    rival: list[Claim | Granted] = []
+
+    def rival_first(real: Any, params: dict[str, Any]) -> Any:
+        rival.append(other.claim("t1", "task", 1, lease=60))  # claims between our read...
+        return real(**params)  # ...and our write, which now finds the count moved on
+
+    racing = Faulty(
+        deployed.backend.clients.dynamodb,
+        "put_item",
+        rival_first,
+        when=lambda params: "#attempt = :seen" in params["ConditionExpression"],
+    )
+    assert _store(deployed, racing).claim("t1", "task", 1, lease=60) is Claim.BUSY
+    assert rival == [Granted(2)]
