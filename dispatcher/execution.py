@@ -120,7 +120,7 @@ class Executor:
         hold = timeout
         if deadline is not None:
             left = deadline.left()
-            if not deadline.allows(timeout):
+            if left - deadline.reserve < timeout:
                 reason = f"not started: {left:.1f}s left, its timeout is {timeout:g}s"
                 return RetryLater(0.0, reason, Cause.NO_TIME)
             hold = max(timeout, left)

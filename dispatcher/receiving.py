@@ -139,11 +139,13 @@ class Watchdog:
     """Calls ``action`` once if a watched batch is still running when its deadline comes
     within half the settling reserve; one daemon thread, started on first use, serves every
     batch in turn. ``action`` must be safe to run beside the batch (it takes only what is
-    done: :meth:`BufferedResults.take`)."""
+    done: :meth:`BufferedResults.take`). Watching costs a lock, and a wake-up of the thread
+    only when a deadline comes sooner than the one it sleeps towards."""
 
     def __init__(self, action: Callable[[], None]) -> None:
         self.action = action
         self._due = math.inf
+        self._wakes_at = math.inf
         self._busy = False
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -161,13 +163,13 @@ class Watchdog:
                     target=self._loop, name="dispatcher-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            elif self._due < self._wakes_at:
+                self._changed.notify()
         try:
             yield
         finally:
             with self._changed:
-                self._due = math.inf
-                self._changed.notify()
+                self._due = math.inf  # the thread finds nothing due when it wakes
                 while self._busy:
                     self._changed.wait()
 
@@ -175,8 +177,10 @@ class Watchdog:
         while True:
             with self._changed:
                 while (wait := self._due - time.monotonic()) > 0:
+                    self._wakes_at = self._due
                     self._changed.wait(None if wait == math.inf else wait)
-                self._due, self._busy = math.inf, True
+                self._due = self._wakes_at = math.inf
+                self._busy = True
             try:
                 self.action()
             except Exception:  # the batch's own settling reports what could not be written
