@@ -62,7 +62,7 @@ class AwsBackend:
         self.max_message_size = max_message_size
         self.claim_checks = ClaimChecks(self.clients, naming.claim_check_bucket_name(app.name))
         self.results = DynamoResults(
-            self.clients, naming.results_table_name(app.name), payloads=self.claim_checks
+            self.clients, naming.results_table_name(app.name), payloads=lambda: self.claim_checks
         )
         self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}

@@ -83,14 +83,15 @@ class _Held:
 
 class DynamoResults:
     """:class:`~dispatcher.backend.ResultStore` on a DynamoDB table keyed by ``id`` (string);
-    results too large for an item go to ``payloads`` (the app's claim-check bucket)."""
+    results too large for an item go to the claim-check bucket ``payloads`` returns (asked
+    only when one does, so that finding the bucket costs nothing before)."""
 
     def __init__(
         self,
         clients: Clients,
         table: str,
         *,
-        payloads: ClaimChecks | None = None,
+        payloads: Callable[[], ClaimChecks] | None = None,
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -323,7 +324,7 @@ class DynamoResults:
         else:
             if self.payloads is None:
                 raise ValueError(f"the result of {result.id} is too large for DynamoDB")
-            pointer = self.payloads.put(f"results/{result.id}.json", value.encode())
+            pointer = self.payloads().put(f"results/{result.id}.json", value.encode())
             item["value_ref"] = {"S": pointer.url}
         return item
 
@@ -336,7 +337,7 @@ class DynamoResults:
         if "value" in item:
             value = json.loads(item["value"]["S"])
         elif "value_ref" in item and self.payloads is not None:
-            value = json.loads(self.payloads.get(Pointer.parse(item["value_ref"]["S"])))
+            value = json.loads(self.payloads().get(Pointer.parse(item["value_ref"]["S"])))
         return TaskResult(
             id=item["id"]["S"],
             task=item["task"]["S"],

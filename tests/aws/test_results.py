@@ -35,7 +35,9 @@ def _store(deployed: Deployed, dynamodb: Any = None) -> DynamoResults:
     backend = deployed.backend
     if dynamodb is not None:
         backend.clients.use("dynamodb", dynamodb)
-    return DynamoResults(backend.clients, backend.results.table, payloads=backend.claim_checks)
+    return DynamoResults(
+        backend.clients, backend.results.table, payloads=lambda: backend.claim_checks
+    )
 
 
 def test_a_claim_counts_the_runs_of_an_invocation(deployed: Deployed) -> None:
