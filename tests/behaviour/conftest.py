@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 
 from tests.aws.conftest import aws
+from tests.azure.conftest import storage
 from tests.behaviour import apps
-from tests.behaviour.harnesses import AwsHarness, Harness, LocalHarness, MemoryHarness, closing
+from tests.behaviour.harnesses import (
+    AwsHarness,
+    AzureHarness,
+    Harness,
+    LocalHarness,
+    MemoryHarness,
+    closing,
+)
 
-__all__ = ["aws", "harness"]
+__all__ = ["aws", "harness", "storage"]
 
 
 @pytest.fixture(
@@ -19,6 +27,7 @@ __all__ = ["aws", "harness"]
         "memory",
         "local",
         pytest.param("aws", marks=pytest.mark.emulator),
+        pytest.param("azure", marks=pytest.mark.emulator),
     ]
 )
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
@@ -28,6 +37,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
             yield MemoryHarness()
         elif request.param == "local":
             yield LocalHarness(tmp_path / "behave.sqlite3")
-        else:
+        elif request.param == "aws":
             request.getfixturevalue("aws")
             yield AwsHarness()
+        else:
+            azure = AzureHarness(request.getfixturevalue("storage"), tmp_path / "functions")
+            try:
+                yield azure
+            finally:
+                azure.close()
