@@ -4,6 +4,7 @@ with delays past SQS's 900 s by hops and bodies past its size limit by claim che
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import string
 from collections.abc import Sequence
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
-from adapters.aws.dead_letters import SqsDeadLetters
 from adapters.aws.errors import translate, translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import ClaimChecks, Pointer
@@ -22,6 +22,7 @@ from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
+    from adapters.aws.dead_letters import SqsDeadLetters
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
 
@@ -64,9 +65,16 @@ class AwsBackend:
         self.results = DynamoResults(
             self.clients, naming.results_table_name(app.name), payloads=lambda: self.claim_checks
         )
-        self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}
         self._urls: dict[str, str] = {}
+
+    @functools.cached_property
+    def dead_letters(self) -> SqsDeadLetters:
+        """The app's dead-letter queues (loaded on first use: a handler that dead-letters
+        nothing never imports them)."""
+        from adapters.aws.dead_letters import SqsDeadLetters
+
+        return SqsDeadLetters(self)
 
     def __repr__(self) -> str:
         where = self.config.endpoint or "aws"
