@@ -26,6 +26,7 @@ https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -331,14 +332,18 @@ _CLIENTS: dict[str, type[JsonClient]] = {"dynamodb": DynamoDBClient, "sqs": SqsC
 
 class LiteClients(Clients):
     """:class:`Clients` that use the small clients for DynamoDB and SQS when credentials are
-    in the environment or at the container endpoint, and boto3 for anything else."""
+    in the environment or at the container endpoint (one source for both), and boto3 for
+    anything else."""
+
+    @functools.cached_property
+    def credentials(self) -> creds.CredentialSource | None:
+        """Where the small clients get their credentials (``None``: boto3's own chain)."""
+        return creds.resolve()
 
     def _create(self, service: str) -> Any:
         kind = _CLIENTS.get(service)
-        if kind is not None:
-            source = creds.resolve()
-            if source is not None:
-                return kind(self.config, source)
+        if kind is not None and self.credentials is not None:
+            return kind(self.config, self.credentials)
         return super()._create(service)
 
 

@@ -63,11 +63,12 @@ def test_the_container_endpoint_signs_the_calls(
     with serving([ok(_document("AKIDCONTAINER"))]) as (creds_port, creds_requests):
         no_credentials.setenv(credentials.FULL_URI_ENV, f"http://127.0.0.1:{creds_port}/v1/creds")
         no_credentials.setenv(credentials.TOKEN_FILE_ENV, str(token_file))
-        with serving([ok()]) as (port, requests):
+        with serving([ok(), ok()]) as (port, requests):
             clients = LiteClients(AwsConfig("eu-west-1", f"http://127.0.0.1:{port}"))
             client = clients.dynamodb
             assert isinstance(client, DynamoDBClient)  # no boto3 needed
             client.get_item(TableName="t", Key={"id": {"S": "a"}})
+            clients.sqs.get_queue_url(QueueName="q")  # the same credentials: no second fetch
             clients.close()
     [fetch] = creds_requests
     assert fetch.startswith(b"GET /v1/creds HTTP/1.1")
