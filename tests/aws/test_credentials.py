@@ -68,6 +68,7 @@ def test_the_container_endpoint_signs_the_calls(
             client = clients.dynamodb
             assert isinstance(client, DynamoDBClient)  # no boto3 needed
             client.get_item(TableName="t", Key={"id": {"S": "a"}})
+            client.close()  # the canned server answers one connection at a time
             clients.sqs.get_queue_url(QueueName="q")  # the same credentials: no second fetch
             clients.close()
     [fetch] = creds_requests
