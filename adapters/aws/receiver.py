@@ -193,17 +193,16 @@ class SqsEventProcessor:
                     self.results.drop(task_id)
                     self._release(task_id)
         unwritten = self.backend.results.write(self.results.take())
-        if unwritten:
-            for done in ran:
-                if _envelope_id(done.body) in unwritten:
-                    reason = unwritten[str(_envelope_id(done.body))]
-                    if isinstance(done.outcome, DeadLetter):  # stored in the DLQ already
-                        log().error("the result of dead letter %s was not saved: %s",
-                                    done.record["messageId"], reason)  # fmt: skip
-                        continue
-                    log().error("the result of %s was not saved: %s", done.record["messageId"],
-                                reason)  # fmt: skip
-                    failed.add(done.record["messageId"])
+        for done in ran if unwritten else ():
+            error = unwritten.get(_envelope_id(done.body) or "")
+            message_id = done.record["messageId"]
+            if error is None:
+                continue
+            if isinstance(done.outcome, DeadLetter):  # stored in the DLQ: not to be run again
+                log().error("dead letter %s is stored; its result was not: %s", message_id, error)
+                continue
+            log().error("the result of %s was not saved: %s", message_id, error)
+            failed.add(message_id)
         later: list[tuple[Record, float]] = [(record, 0.0) for record in held_back]
         for done in ran:
             record, outcome, message_id = done.record, done.outcome, done.record["messageId"]
