@@ -33,6 +33,7 @@ def build(*, claim_grace: float | None = None) -> SqsEventProcessor:
     """The processor the handler uses: the app of ``$DISPATCHER_APP`` on the AWS backend
     through the small clients. ``claim_grace``: how long a claim outlives its invocation
     (:data:`dispatcher.execution.CLAIM_GRACE` unless given)."""
+    from adapters.aws import pacing
     from adapters.aws.config import AwsConfig
     from adapters.aws.lite import LiteClients
     from adapters.aws.producer import AwsBackend
@@ -48,6 +49,7 @@ def build(*, claim_grace: float | None = None) -> SqsEventProcessor:
     if not reference:
         raise BackendNotConfigured(f"set {APP_ENV} to the app, as module:attr")
     app = load_app(reference)
+    pacing.install(app)  # a task's rate_limit: each run takes at least its pace
     spec = app.backend_spec if app.backend_spec.startswith("aws") else "aws"
     config = AwsConfig.from_spec(spec)
     backend = AwsBackend(app, config, clients=LiteClients(config))

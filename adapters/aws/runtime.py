@@ -79,8 +79,10 @@ class FunctionSettings:
     batch_size: int
 
 
-def function_settings(app: Dispatcher, reference: str) -> dict[str, FunctionSettings]:
-    """Each task queue's function, as the AWS deploy policy decides it."""
+def function_settings(
+    app: Dispatcher, reference: str, stage: str | None = None
+) -> dict[str, FunctionSettings]:
+    """Each task queue's function, as the AWS deploy policy decides it (named for ``stage``)."""
     from adapters.aws.deploy.policy import POLICY
     from adapters.aws.deploy.records import EventSourceMapping, LambdaFunction
     from dispatcher.deploy.model import Queue, Worker
@@ -92,7 +94,7 @@ def function_settings(app: Dispatcher, reference: str) -> dict[str, FunctionSett
     sizes = {queues[m.queue]: m.batch_size for m in decided.of_type(EventSourceMapping)}
     return {
         workers[f.name]: FunctionSettings(
-            f.function_name, float(f.timeout), f.memory_mb, sizes[workers[f.name]]
+            f.function_name.resolve(stage), float(f.timeout), f.memory_mb, sizes[workers[f.name]]
         )
         for f in decided.of_type(LambdaFunction)
     }
@@ -212,8 +214,9 @@ class RuntimeStats:
 
 class LocalLambdaRuntime:
     """Polls the app's queues and feeds them to the handler, as Lambda does: in a separate
-    process per queue, or through ``invoke`` (in this process; for tests and benchmarks).
-    ``functions`` replaces the decided settings of some queues' functions."""
+    process per queue (``queue_env`` adds a queue's own variables, as each function has its
+    own environment and role), or through ``invoke`` (in this process; for tests and
+    benchmarks). ``functions`` replaces the decided settings of some queues' functions."""
 
     def __init__(
         self,
@@ -224,6 +227,7 @@ class LocalLambdaRuntime:
         batch_size: int = MAX_RECEIVE,
         wait: float = 1.0,
         env: Mapping[str, str] | None = None,
+        queue_env: Mapping[str, Mapping[str, str]] | None = None,
         on_batch: Callable[[str, int, int], None] | None = None,
         invoke: Invoke | None = None,
         functions: Mapping[str, FunctionSettings] | None = None,
@@ -231,10 +235,15 @@ class LocalLambdaRuntime:
         self.backend, self.app_ref, self.handler = backend, app_ref, handler
         self.invoke = invoke
         self.batch_size, self.wait, self.on_batch = batch_size, wait, on_batch
-        self.functions = {**function_settings(backend.app, app_ref), **(functions or {})}
+        decided = function_settings(backend.app, app_ref, backend.config.stage)
+        self.functions = {**decided, **(functions or {})}
         self.env = {**os.environ, **self._handler_env(), **(env or {})}
         self.queues = list(backend.app.queues)
-        self.processes = {q: HandlerProcess(handler, self.env) for q in self.queues}
+        # Each queue's function has its own environment (and role's credentials) on Lambda.
+        self.processes = {
+            q: HandlerProcess(handler, {**self.env, **(queue_env or {}).get(q, {})})
+            for q in self.queues
+        }
         self.stats = RuntimeStats()
         self._arns: dict[str, str] = {}
         self._lock = threading.Lock()

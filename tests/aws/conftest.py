@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -11,13 +11,7 @@ import pytest
 from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import Provisioned, provision
 from adapters.aws.receiver import SqsEventProcessor
-from adapters.aws.runtime import (
-    FunctionSettings,
-    LocalLambdaRuntime,
-    function_settings,
-    sqs_record,
-)
-from dispatcher.receiving import batch_seconds
+from adapters.aws.runtime import LocalLambdaRuntime, sqs_record
 from tests.aws import apps
 
 REGION = "us-east-1"
@@ -86,31 +80,7 @@ class Deployed:
             self.backend,
             "tests.aws.apps:app",
             invoke=lambda queue, event, context: handler.handle(event, context),
-            functions=functions(),
         )
-
-
-def functions() -> dict[str, FunctionSettings]:
-    """The test app's functions as deployed, each with at least the time a full batch needs
-    (:func:`dispatcher.receiving.batch_seconds`, the rule the deploy policy follows)."""
-    decided = function_settings(apps.app, "tests.aws.apps:app")
-    return {
-        queue: replace(
-            function,
-            timeout=max(
-                function.timeout,
-                batch_seconds(
-                    [
-                        t.options.timeout
-                        for t in apps.app.tasks.values()
-                        if t.options.queue == queue
-                    ],
-                    function.batch_size,
-                ),
-            ),
-        )
-        for queue, function in decided.items()
-    }
 
 
 def deploy(visibility: int) -> Deployed:

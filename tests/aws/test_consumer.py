@@ -90,7 +90,7 @@ def test_bad_records_go_to_the_dlq_with_a_reason_and_spare_the_batch(deployed: D
     deployed.send_raw("default", "this is not json")
     unknown = apps.add.message((1, 2)).envelope.copy_with(task="tests.aws.apps.nope")
     deployed.send_raw("default", unknown.encode().decode())
-    pointer = "s3://awstest-claim-checks/default/gone.json"
+    pointer = f"s3://{deployed.made.bucket}/default/gone.json"
     deployed.send_raw(
         "default",
         json.dumps({"claim_check": pointer}),
@@ -330,7 +330,7 @@ def test_a_claim_check_in_another_bucket_is_dead_lettered_as_tampered_with(
     assert note.cause == "payload"
     assert note.reason == (
         "claim check s3://someone-elses/x.json points outside the app's bucket "
-        "s3://awstest-claim-checks (tampered with?)"
+        f"s3://{deployed.made.bucket} (tampered with?)"
     )
 
 
@@ -348,7 +348,7 @@ def test_a_claim_check_that_may_not_be_read_is_dead_lettered_with_its_reason(
     deployed.backend.clients.use("s3", s3)
     [dead] = deployed.receive("default", dlq=True)
     reason = _note(dead).reason
-    assert reason.startswith("claim-check object s3://awstest-claim-checks/default/")
+    assert reason.startswith(f"claim-check object s3://{deployed.made.bucket}/default/")
     assert "missing or may not be read (S3 answered AccessDenied" in reason
     assert handle.status() is None and apps.CALLS == []
 

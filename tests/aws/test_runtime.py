@@ -25,6 +25,7 @@ from adapters.aws.runtime import (
     function_settings,
 )
 from dispatcher import Status, naming
+from dispatcher.receiving import SETTLE_RESERVE, batch_seconds
 from samples import shop
 from tests.aws import apps
 from tests.aws.conftest import REGION, deploy
@@ -83,8 +84,13 @@ def test_a_handler_process_killed_mid_task_loses_nothing(aws: str, tmp_path: Pat
     deployed = deploy(visibility=3)
     marker = tmp_path / "started"
     handle = apps.slow_once.delay(str(marker))
+    # a short function: the dead invocation's claim lasts until its deadline
+    function = function_settings(apps.app, "tests.aws.apps:app")["slow"]
     runtime = LocalLambdaRuntime(
-        deployed.backend, "tests.aws.apps:app", handler="tests.aws.apps:short_claims_handler"
+        deployed.backend,
+        "tests.aws.apps:app",
+        handler="tests.aws.apps:short_claims_handler",
+        functions={"slow": replace(function, timeout=4.0)},
     )
 
     def kill_when_started() -> None:
@@ -242,3 +248,17 @@ def test_function_settings_come_from_the_deploy_policy() -> None:
     assert {f.batch_size for f in functions.values()} == {
         m.batch_size for m in decided.of_type(EventSourceMapping)
     }
+
+
+@pytest.mark.parametrize(
+    ("app", "reference"), [(apps.app, "tests.aws.apps:app"), (shop.app, "samples.shop:app")]
+)
+def test_a_decided_function_gives_a_full_batch_the_time_the_handler_needs(
+    app: Any, reference: str
+) -> None:
+    from adapters.aws.deploy.policy import RESERVE_SECONDS
+
+    assert RESERVE_SECONDS >= SETTLE_RESERVE
+    for queue, function in function_settings(app, reference).items():
+        timeouts = [t.options.timeout for t in app.tasks.values() if t.options.queue == queue]
+        assert function.timeout >= batch_seconds(timeouts, function.batch_size), queue
