@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from dispatcher.backend import Claim, Granted, ResultStore, TaskResult
@@ -150,12 +149,13 @@ class Watchdog:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def watching(self, deadline: Deadline | None) -> Iterator[None]:
-        """Watch the batch run in the block; on leaving, wait for an action under way."""
-        if deadline is None:
-            yield
-            return
+    def watching(self, deadline: Deadline | None) -> _Watch:
+        """A context manager: watch the batch run in its block; on leaving, wait for an
+        action under way. (A class, not ``contextlib.contextmanager``: this is on the cold
+        path of a handler, and contextlib need not be.)"""
+        return _Watch(self, deadline)
+
+    def _arm(self, deadline: Deadline) -> None:
         with self._changed:
             self._due = time.monotonic() + deadline.left() - deadline.reserve / 2
             if self._thread is None:
@@ -165,13 +165,12 @@ class Watchdog:
                 self._thread.start()
             elif self._due < self._wakes_at:
                 self._changed.notify()
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._due = math.inf  # the thread finds nothing due when it wakes
-                while self._busy:
-                    self._changed.wait()
+
+    def _disarm(self) -> None:
+        with self._changed:
+            self._due = math.inf  # the thread finds nothing due when it wakes
+            while self._busy:
+                self._changed.wait()
 
     def _loop(self) -> None:
         while True:
@@ -189,6 +188,21 @@ class Watchdog:
                 with self._changed:
                     self._busy = False
                     self._changed.notify_all()
+
+
+class _Watch:
+    """The block :meth:`Watchdog.watching` watches."""
+
+    def __init__(self, watchdog: Watchdog, deadline: Deadline | None) -> None:
+        self.watchdog, self.deadline = watchdog, deadline
+
+    def __enter__(self) -> None:
+        if self.deadline is not None:
+            self.watchdog._arm(self.deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.deadline is not None:
+            self.watchdog._disarm()
 
 
 __all__ = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from dispatcher.errors import (
@@ -101,13 +99,21 @@ def translate(error: BaseException, what: str) -> BackendError | None:
     return BackendError(f"{what}: {message}")
 
 
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Re-raise botocore errors raised in the block as dispatcher errors (``from`` the original)."""
-    try:
-        yield
-    except Exception as error:
-        mapped = translate(error, what)
-        if mapped is None:
-            raise
-        raise mapped from error
+class translated:
+    """Re-raise botocore errors raised in the block as dispatcher errors (``from`` the
+    original). A class rather than ``contextlib.contextmanager``: it is on the Lambda
+    handler's cold path, and contextlib need not be."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        if isinstance(error, Exception):
+            mapped = translate(error, self.what)
+            if mapped is not None:
+                raise mapped from error

@@ -4,7 +4,6 @@ with delays past SQS's 900 s on EventBridge Scheduler where it is deployed
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import string
@@ -225,6 +224,8 @@ class AwsBackend:
     def _release(self, message: Outgoing, target: QueueTarget) -> None:
         key = message.envelope.dedup_key
         if key is not None:
+            import contextlib  # here: only a send that failed comes this way
+
             with contextlib.suppress(Exception):  # best effort: the key expires with its window
                 self.results.release_key(f"{target.name}#{key}", message.envelope.id)
 
@@ -233,6 +234,8 @@ class AwsBackend:
         bucket's lifecycle rule expires what is left)."""
         check = entry.get("MessageAttributes", {}).get(CLAIM_CHECK_ATTRIBUTE)
         if check is not None:
+            import contextlib  # here: only a send that failed comes this way
+
             with contextlib.suppress(Exception):
                 self.claim_checks.delete(Pointer.parse(check["StringValue"]))
 
