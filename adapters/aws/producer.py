@@ -8,9 +8,9 @@ import functools
 import hashlib
 import string
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from adapters.aws import operations
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
 from adapters.aws.errors import translate, translated
@@ -20,7 +20,7 @@ from adapters.aws.resources import AwsNames
 from adapters.aws.results import DynamoResults
 from adapters.aws.scheduler import DelayScheduler, SchedulerConfig, delay_due, fits
 from dispatcher import naming
-from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
@@ -283,56 +283,23 @@ class AwsBackend:
             entry["DelaySeconds"] = min(MAX_DELAY, max(0, round(message.delay)))
         return entry
 
-    # --- operations --------------------------------------------------------------------------
+    # --- what an operator asks (adapters/aws/operations.py) --------------------------------
 
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """SQS's approximate counts of each queue and its DLQ."""
-        names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        stats = []
-        for queue in queues:
-            target = self.target(queue)
-            dlq = self.names.dead_letter_queue(queue, target.ordered)
-            with translated(f"counting the messages of {target.name!r}"):
-                counts = self.clients.sqs.get_queue_attributes(
-                    QueueUrl=target.url, AttributeNames=names
-                )["Attributes"]
-                dead = self.clients.sqs.get_queue_attributes(
-                    QueueUrl=self.queue_url(dlq), AttributeNames=names
-                )["Attributes"]
-            ready, in_flight, delayed = (int(counts.get(name, 0)) for name in names)
-            stats.append(
-                QueueStat(queue, ready, in_flight, delayed, sum(int(dead.get(n, 0)) for n in names))
-            )
-        return stats
+        return operations.queue_stats(self, queues)
 
     def knows(self, message_id: str) -> bool | None:
-        """``True`` once ``message_id`` has a result; ``None`` before (SQS cannot look a
-        message up by id)."""
-        return True if self.results.get(message_id) is not None else None
+        """``True`` once ``message_id`` has a result; ``None`` before."""
+        return operations.knows(self, message_id)
 
     def revoke(self, message_id: str, task: str) -> None:
-        """Record ``message_id`` as revoked; the handler acknowledges it without running when
-        it arrives (SQS cannot delete a message by id)."""
-        self.results.save(
-            TaskResult(
-                id=message_id,
-                task=task,
-                status=Status.REVOKED,
-                reason="revoked",
-                updated_at=datetime.now(UTC),
-            )
-        )
+        """Record ``message_id`` as revoked (the handler then acknowledges it unrun)."""
+        operations.revoke(self, message_id, task)
 
     def purge(self, queue: str) -> int | None:
-        """PurgeQueue (SQS allows one a minute per queue and gives no count)."""
-        target = self.target(queue)
-        with translated(f"purging SQS queue {target.name!r}"):
-            self.clients.sqs.purge_queue(QueueUrl=target.url)
-        return None
+        """PurgeQueue."""
+        return operations.purge(self, queue)
 
     def close(self) -> None:
         """Close the clients."""

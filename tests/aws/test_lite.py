@@ -10,9 +10,9 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-from botocore.credentials import Credentials  # type: ignore[import-untyped]
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from adapters.aws.config import AwsConfig
 from adapters.aws.lite import JsonClient, LiteClients
