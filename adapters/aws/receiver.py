@@ -305,11 +305,9 @@ class SqsEventProcessor:
                     **extra,
                 )
         except Exception as error:  # leave it on the queue: it is dead-lettered again
-            log().error(
-                "could not dead-letter %s (%s): %s", record["messageId"], outcome.reason, error
-            )
+            log().error("could not dead-letter %s (%s): %s", _shown(record), outcome.reason, error)
             return False
-        log().warning("dead-lettered %s from %s: %s", record["messageId"], queue, outcome.reason)
+        log().warning("dead-lettered %s from %s: %s", _shown(record), queue, outcome.reason)
         return True
 
 
@@ -330,6 +328,14 @@ def _envelope_id(body: bytes) -> str | None:
 
     envelope = envelope_of(body)
     return None if envelope is None else envelope.id
+
+
+def _shown(record: Record) -> str:
+    """How logs name a record: its envelope id (what users see everywhere else), with the SQS
+    message id beside it."""
+    sqs_id = record["messageId"]
+    envelope_id = _envelope_id(str(record.get("body", "")).encode())
+    return f"{envelope_id} (SQS message {sqs_id})" if envelope_id else f"SQS message {sqs_id}"
 
 
 def queue_of(record: Record) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -362,3 +363,14 @@ def test_a_run_that_fails_after_its_revocation_is_not_retried(deployed: Deployed
     again = deployed.receive("default")  # the retry comes back at once (no backoff)...
     assert deployed.processor().handle({"Records": again}) == {"batchItemFailures": []}
     assert apps.CALLS == [("revoked_midway", "k")]  # ...and is acknowledged without running
+
+
+def test_a_dead_letter_is_logged_with_its_envelope_id(
+    deployed: Deployed, caplog: pytest.LogCaptureFixture
+) -> None:
+    handle = apps.refuse.delay("ZZ")
+    records = deployed.receive("default")
+    with caplog.at_level(logging.WARNING, logger="dispatcher.aws"):
+        deployed.processor().handle({"Records": records})
+    [line] = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert line.startswith(f"dead-lettered {handle.id} (SQS message {records[0]['messageId']})")
