@@ -63,7 +63,7 @@ _UNPARK_NEXT = (
 _NEXT_DUE = "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND parked = 0"
 
 #: Retries that did not run the task: their delivery is not counted as an attempt.
-_NOT_RUN = (Cause.NOT_DUE, Cause.BUSY)
+_NOT_RUN = (Cause.NOT_DUE, Cause.BUSY, Cause.NO_TIME)
 #: Expired dedup rows removed per send that carries a dedup key: more than one, so the
 #: table shrinks back to the live window however the sends are spread.
 DEDUP_SWEEP = 64

@@ -17,6 +17,7 @@ from adapters.local.worker import Worker
 from dispatcher import Cause, Dispatcher, NonRetryable, Retry, TaskFailed, current
 from dispatcher.backend import Delivery, Outcome
 from dispatcher.execution import Executor
+from dispatcher.receiving import Deadline
 from dispatcher.task import TaskHandle
 from tests.local.conftest import local
 
@@ -243,10 +244,10 @@ def test_an_exception_escaping_the_execution_core_dead_letters_the_message(
     The execution core returns an outcome for every message; the worker is the net below."""
 
     class Broken(Executor):
-        def process(self, delivery: Delivery) -> Outcome:
+        def process(self, delivery: Delivery, deadline: Deadline | None = None) -> Outcome:
             if b"poison" in delivery.body:
                 raise RecursionError("maximum recursion depth exceeded")
-            return super().process(delivery)
+            return super().process(delivery, deadline)
 
     @app.task(name="echo")
     def echo(text: str) -> str:
