@@ -24,6 +24,9 @@ PLUGIN = Plugin(
     backend="adapters.gcp:from_spec",
     entrypoints={"cloudrun": "adapters.gcp.entrypoint:app"},
     commands=("adapters.gcp.emulate:register",),
+    formats={"terraform": "adapters.gcp.deploy.terraform:TerraformRenderer"},
+    policy="adapters.gcp.deploy.policy:POLICY",
+    packager="adapters.gcp.package:PACKAGER",
     extra="gcp",
 )
 

@@ -19,9 +19,13 @@ same app module runs on the emulators and in the cloud:
     and the receiver accepts tokens of this account only.
 ``DISPATCHER_GCP_AUDIENCE``
     The tokens' audience (default: the service URL, as Cloud Run expects).
+``DISPATCHER_STAGE``
+    The deployment's stage (``dev``, ``prod``...), empty for none: every name starts with
+    the app's name and the stage, ``shop-dev-payments``, as the generated infrastructure
+    names them (its Terraform variable ``stage``, passed to the service as this variable).
 ``DISPATCHER_GCP_BUCKET``
     The app's bucket (results, claims, dead letters, large bodies); default
-    ``PROJECT-APP-dispatcher``.
+    ``APP[-STAGE]-dispatcher-PROJECT``.
 ``DISPATCHER_GCP_ISSUERS`` / ``DISPATCHER_GCP_CERTS_URL``
     What the receiver trusts (default Google's issuers and certificates; ``file://`` works).
 ``DISPATCHER_GCP_SIGNING_KEY``
@@ -37,7 +41,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dispatcher import naming
 from dispatcher.errors import BackendNotConfigured
 
 TASKS_EMULATOR_ENV = "CLOUD_TASKS_EMULATOR_HOST"
@@ -51,6 +54,12 @@ BUCKET_ENV = "DISPATCHER_GCP_BUCKET"
 ISSUERS_ENV = "DISPATCHER_GCP_ISSUERS"
 CERTS_URL_ENV = "DISPATCHER_GCP_CERTS_URL"
 SIGNING_KEY_ENV = "DISPATCHER_GCP_SIGNING_KEY"
+#: The stage, as every provider reads it (issue 12's naming convention: the app's name, then
+#: the stage, start every resource name).
+STAGE_ENV = "DISPATCHER_STAGE"
+#: What a stage may be: 1 to 12 lower-case letters and digits with inner hyphens (valid in
+#: every name we create; the Terraform variable checks the same pattern).
+STAGE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$"
 
 #: Where Cloud Tasks pushes, below the service URL.
 PUSH_PATH = "/tasks"
@@ -67,6 +76,10 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _LOCATION = re.compile(r"^[a-z]+(-[a-z]+)*[0-9]*$")
 # https://cloud.google.com/storage/docs/buckets#naming: 3 to 63 characters.
 _MAX_BUCKET = 63
+#: A bucket name longer than 63 characters keeps this many, then a hyphen and 12 hex digits
+#: of its hash (the Terraform writer computes the same name).
+BUCKET_KEPT = _MAX_BUCKET - 13
+_STAGE = re.compile(STAGE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,7 @@ class GcpConfig:
     app: str
     project: str
     location: str
+    stage: str | None = None
     tasks_endpoint: str | None = None
     storage_endpoint: str | None = None
     service_url: str | None = None
@@ -105,17 +119,25 @@ class GcpConfig:
             raise BackendNotConfigured(f"{project!r} is not a GCP project id (like my-project)")
         if not _LOCATION.match(location):
             raise BackendNotConfigured(f"{location!r} is not a GCP location (like europe-west1)")
+        stage = env.get(STAGE_ENV, "").strip() or None
+        if stage is not None and not _STAGE.match(stage):
+            raise BackendNotConfigured(
+                f"{STAGE_ENV}={stage!r} is not a stage: use 1 to 12 lower-case letters, digits "
+                "and inner hyphens (like dev or prod-eu)"
+            )
         issuers = tuple(i for i in env.get(ISSUERS_ENV, "").split(",") if i.strip())
+        prefix = name_prefix(app, stage)
         return cls(
             app=app,
             project=project,
             location=location,
+            stage=stage,
             tasks_endpoint=env.get(TASKS_EMULATOR_ENV) or None,
             storage_endpoint=env.get(STORAGE_EMULATOR_ENV) or None,
             service_url=(env.get(SERVICE_URL_ENV) or "").rstrip("/") or None,
             service_account=env.get(SERVICE_ACCOUNT_ENV) or None,
             audience=env.get(AUDIENCE_ENV) or None,
-            bucket=env.get(BUCKET_ENV) or bucket_name(project, app),
+            bucket=env.get(BUCKET_ENV) or bucket_name(project, prefix),
             issuers=tuple(i.strip() for i in issuers) or GOOGLE_ISSUERS,
             certs_url=env.get(CERTS_URL_ENV) or GOOGLE_CERTS_URL,
             signing_key=env.get(SIGNING_KEY_ENV) or None,
@@ -127,13 +149,19 @@ class GcpConfig:
         return self.tasks_endpoint is not None
 
     @property
+    def prefix(self) -> str:
+        """What every name of the app starts with: ``shop`` or ``shop-dev``."""
+        return name_prefix(self.app, self.stage)
+
+    @property
     def parent(self) -> str:
         """``projects/P/locations/L``: the parent of the app's queues."""
         return f"projects/{self.project}/locations/{self.location}"
 
     def queue_id(self, queue: str) -> str:
-        """The Cloud Tasks queue of task queue ``queue``: ``shop-payments``."""
-        return naming.queue_name(self.app, queue)
+        """The Cloud Tasks queue of task queue ``queue``: ``shop-payments`` (``shop-dev-payments``
+        with a stage)."""
+        return f"{self.prefix}-{queue}"
 
     def queue_path(self, queue: str) -> str:
         """The full name of the Cloud Tasks queue of task queue ``queue``."""
@@ -141,7 +169,7 @@ class GcpConfig:
 
     def task_queue(self, queue_id: str) -> str:
         """The task queue of a Cloud Tasks queue id (``shop-payments`` -> ``payments``)."""
-        return queue_id.rsplit("/", 1)[-1].removeprefix(f"{self.app}-")
+        return queue_id.rsplit("/", 1)[-1].removeprefix(f"{self.prefix}-")
 
     def service_url_for(self, queue: str) -> str:
         """The receiver's base URL for task queue ``queue``."""
@@ -150,7 +178,11 @@ class GcpConfig:
                 f"set {SERVICE_URL_ENV} to the Cloud Run service that runs the receiver "
                 "(or run `dispatcher emulate gcp APP`)"
             )
-        return self.service_url.format(queue=queue, service=naming.function_name(self.app, queue))
+        return self.service_url.format(queue=queue, service=self.service_name(queue))
+
+    def service_name(self, queue: str) -> str:
+        """The Cloud Run service that runs task queue ``queue``: ``shop-payments-worker``."""
+        return f"{self.prefix}-{queue}-worker"
 
     def push_url(self, queue: str) -> str:
         """Where Cloud Tasks pushes the tasks of ``queue``."""
@@ -170,11 +202,17 @@ class GcpConfig:
         return self.service_account
 
 
-def bucket_name(project: str, app: str) -> str:
-    """The app's bucket: ``PROJECT-APP-dispatcher``, hashed down to GCS's 63 characters.
-    Bucket names are global, so the project is part of it."""
-    name = f"{project}-{app}-dispatcher"
+def name_prefix(app: str, stage: str | None) -> str:
+    """``shop``, or ``shop-dev`` with a stage."""
+    return f"{app}-{stage}" if stage else app
+
+
+def bucket_name(project: str, prefix: str) -> str:
+    """The app's bucket: ``PREFIX-dispatcher-PROJECT`` (``shop-dev-dispatcher-my-project``),
+    hashed down to GCS's 63 characters. Bucket names are global, so the project, unique
+    itself, ends it (as the naming convention ends global names with the account)."""
+    name = f"{prefix}-dispatcher-{project}"
     if len(name) <= _MAX_BUCKET:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    return f"{name[: _MAX_BUCKET - 13].rstrip('-')}-{digest}"
+    return f"{name[:BUCKET_KEPT].rstrip('-')}-{digest}"

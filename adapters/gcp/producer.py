@@ -39,6 +39,7 @@ from adapters.gcp.errors import translated
 from adapters.gcp.payloads import HEADER as CLAIM_CHECK_HEADER
 from adapters.gcp.payloads import ClaimChecks
 from adapters.gcp.results import GcsResults
+from dispatcher.app import DEFAULT_MAX_DELAY
 from dispatcher.backend import (
     Outgoing,
     QueueStat,
@@ -76,6 +77,10 @@ DEDUP_WINDOW = 3_600.0
 BATCH_WORKERS = 16
 #: The push header with the deliveries made before this task was re-created.
 ATTEMPTS_HEADER = "X-Dispatcher-Attempts-Before"
+#: The longest countdown: the core's year holds, since a task due past Cloud Tasks' 30-day
+#: horizon hops (the receiver re-creates it every 30 days); the deploy policy keeps claim
+#: checks and dedup holds in the bucket that long.
+MAX_DELAY = DEFAULT_MAX_DELAY
 
 
 class TaskNameTaken(BackendError):
@@ -85,6 +90,9 @@ class TaskNameTaken(BackendError):
 class GcpBackend:
     """:class:`~dispatcher.backend.Backend` on Cloud Tasks (messages) and GCS (results,
     dedup holds, dead letters, large bodies)."""
+
+    #: The longest countdown it holds (see :data:`MAX_DELAY`).
+    max_delay = MAX_DELAY
 
     def __init__(
         self,
@@ -168,7 +176,7 @@ class GcpBackend:
     ) -> str:
         """Create a task with ``body`` as it is (a retry with the task's own backoff, or a
         hop), named ``name`` so that doing it twice creates it once."""
-        deadline = _deadline(timeout)
+        deadline = deadline_for(timeout)
         try:
             return self.create_task(queue, body, headers or {}, deadline, delay, name)
         except TaskNameTaken:
@@ -346,17 +354,26 @@ class GcpBackend:
 
 def dispatch_deadline(message: Outgoing) -> int:
     """The dispatch deadline for ``message``'s task; refuses a timeout above 30 minutes."""
-    if message.timeout > MAX_DEADLINE:
-        raise InvalidTaskOption(
-            message.task,
-            "timeout",
-            f"{message.timeout:g}s is longer than the {MAX_DEADLINE // 60} minutes Cloud Tasks "
-            "allows an HTTP task (dispatch_deadline 15 s to 30 min)",
-        )
-    return _deadline(message.timeout)
+    problem = deadline_problem(message.timeout)
+    if problem is not None:
+        raise InvalidTaskOption(message.task, "timeout", problem)
+    return deadline_for(message.timeout)
 
 
-def _deadline(timeout: float) -> int:
+def deadline_problem(timeout: float) -> str | None:
+    """Why a task with ``timeout`` cannot be an HTTP task, or ``None`` (the deploy policy
+    refuses the same declarations with the same words)."""
+    if timeout <= MAX_DEADLINE:
+        return None
+    return (
+        f"{timeout:g}s is longer than the {MAX_DEADLINE // 60} minutes Cloud Tasks allows an "
+        "HTTP task (dispatch_deadline 15 s to 30 min)"
+    )
+
+
+def deadline_for(timeout: float) -> int:
+    """The dispatch deadline of a task with ``timeout``: the timeout and a margin to record
+    the result, within Cloud Tasks' range."""
     return min(MAX_DEADLINE, max(MIN_DEADLINE, math.ceil(timeout) + DEADLINE_MARGIN))
 
 

@@ -104,6 +104,10 @@ def intent(task: Task[Any, Any]) -> TaskIntent:
         memory_mb=options.memory,
         attempts=options.retry.attempts,
         retry_seconds=options.retry.max_total_delay(),
+        retry_delay=options.retry.delay,
+        retry_backoff=options.retry.backoff,
+        retry_max_delay=options.retry.max_delay,
+        retry_jitter=options.retry.jitter,
         concurrency=options.concurrency,
         rate_limit=Rate(count=rate.count, per_seconds=rate.per) if rate else None,
     )
