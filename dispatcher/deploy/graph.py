@@ -136,6 +136,11 @@ def ordered(resources: Iterable[Resource]) -> list[Resource]:
     return list(done.values())
 
 
+def _a(kind: str) -> str:
+    """``an AWS Lambda function``, ``a Cloud Run service``."""
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+
+
 class _Builder:
     """Accumulates resources and problems for one app."""
 
@@ -196,17 +201,15 @@ class _Builder:
         )
 
     def _memory(self, tasks: list[Task[Any, Any]]) -> int:
-        low, high, kind = self.limits.min_memory_mb, self.limits.max_memory_mb, self.limits.kind
+        low, high, kind = self.limits.min_memory_mb, self.limits.max_memory_mb, _a(self.limits.kind)
         for task in tasks:
             memory = task.options.memory
             if memory > high:
                 self.problem(
-                    task, "memory", f"{memory} MB is above the {high} MB maximum of an {kind}"
+                    task, "memory", f"{memory} MB is above the {high} MB maximum of {kind}"
                 )
             elif memory < low:
-                self.problem(
-                    task, "memory", f"{memory} MB is below the {low} MB minimum of an {kind}"
-                )
+                self.problem(task, "memory", f"{memory} MB is below the {low} MB minimum of {kind}")
         return max(t.options.memory for t in tasks)
 
     def _timeout(self, tasks: list[Task[Any, Any]]) -> int:
@@ -216,8 +219,8 @@ class _Builder:
                 self.problem(
                     task,
                     "timeout",
-                    f"{task.options.timeout:g} s is above the {high} s maximum of an "
-                    f"{self.limits.kind}",
+                    f"{task.options.timeout:g} s is above the {high} s maximum of "
+                    f"{_a(self.limits.kind)}",
                 )
         return math.ceil(max(t.options.timeout for t in tasks))
 
