@@ -9,9 +9,17 @@ import pytest
 
 from tests.aws.conftest import aws
 from tests.behaviour import apps
-from tests.behaviour.harnesses import AwsHarness, Harness, LocalHarness, MemoryHarness, closing
+from tests.behaviour.harnesses import (
+    AwsHarness,
+    GcpHarness,
+    Harness,
+    LocalHarness,
+    MemoryHarness,
+    closing,
+)
+from tests.gcp.conftest import gcp_env, issuer
 
-__all__ = ["aws", "harness"]
+__all__ = ["aws", "gcp_env", "harness", "issuer"]
 
 
 @pytest.fixture(
@@ -19,6 +27,7 @@ __all__ = ["aws", "harness"]
         "memory",
         "local",
         pytest.param("aws", marks=pytest.mark.emulator),
+        pytest.param("gcp", marks=pytest.mark.emulator),
     ]
 )
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
@@ -28,6 +37,19 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
             yield MemoryHarness()
         elif request.param == "local":
             yield LocalHarness(tmp_path / "behave.sqlite3")
-        else:
+        elif request.param == "aws":
             request.getfixturevalue("aws")
             yield AwsHarness()
+        else:
+            yield from _gcp(request)
+
+
+def _gcp(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """A fresh project on the session's emulators, the behaviour app's receiver served."""
+    from dispatcher.naming import APP_ENV
+
+    env: dict[str, str] = request.getfixturevalue("gcp_env")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv(APP_ENV, "tests.behaviour.apps:app")
+    with GcpHarness(env["DISPATCHER_BACKEND"], env["DISPATCHER_GCP_SERVICE_URL"]) as harness:
+        yield harness
