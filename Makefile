@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := dev,aws,infra,gcp
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest fuzz bench clean
 
 PIP_FLAGS := --progress-bar off --disable-pip-version-check
 
@@ -63,8 +63,15 @@ pytest: $(VENV)/.dev node_modules/.installed $(TOOL_STAMPS)
 
 test: lint typecheck pytest
 
+# The envelope's property-based tests, far longer than `make test` runs them (failures are kept
+# in .hypothesis/ and replayed first next time). FUZZ_EXAMPLES sets how many bodies per property.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
+		--hypothesis-show-statistics tests/core/test_envelope_fuzz.py
+
 bench: $(VENV)/.dev node_modules/.installed
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules .dispatcher .mypy_cache .ruff_cache .pytest_cache $(TOOLS)
+	rm -rf $(VENV) node_modules .dispatcher .mypy_cache .ruff_cache .pytest_cache .hypothesis $(TOOLS)

@@ -52,7 +52,7 @@ def text(
         raise InvalidField(field, f"String should have at least {_count(min_length)}")
     if max_length is not None and len(value) > max_length:
         raise InvalidField(field, f"String should have at most {_count(max_length)}")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise InvalidField(field, f"String should match pattern '{pattern.pattern}'")
     return value
 
@@ -60,6 +60,34 @@ def text(
 def optional_text(field: str, value: Any, *, max_length: int | None = None) -> str | None:
     """``None``, or a ``str`` of at most ``max_length`` characters."""
     return None if value is None else text(field, value, max_length=max_length)
+
+
+def json_value(field: str, value: Any, *, max_depth: int, max_number: float) -> Any:
+    """A JSON value: ``str``, ``int``, ``float``, ``bool``, ``None``, and lists and ``str``-keyed
+    dicts of them, nested at most ``max_depth`` deep (a list of scalars is 1 deep), every number
+    finite and within ``±max_number``. Walks without recursion, so no depth can overflow it."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int or kind is float:
+            if not -max_number <= item <= max_number:
+                if kind is float and not math.isfinite(item):
+                    raise InvalidField(field, "NaN and Infinity are not JSON numbers")
+                raise InvalidField(field, f"Number should be within ±{max_number:.17g}")
+            continue
+        if kind is not list and kind is not dict:
+            raise InvalidField(field, f"Input should be JSON, not {kind.__name__}")
+        if depth == max_depth:
+            raise InvalidField(field, f"Lists and objects should nest at most {max_depth} deep")
+        if kind is dict:
+            if not all(type(key) is str for key in item):
+                raise InvalidField(field, "Object keys should be strings")
+            item = item.values()
+        pending.extend((child, depth + 1) for child in item)
+    return value
 
 
 def boolean(field: str, value: Any) -> bool:

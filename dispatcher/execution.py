@@ -48,6 +48,7 @@ CLAIM_GRACE = 30.0
 #: How long a delivery that found the task busy elsewhere waits before it looks again.
 BUSY_RETRY = 5.0
 _TRACEBACK_LIMIT = 8_000
+_REASON_LIMIT = 1_000
 
 
 class Executor:
@@ -80,6 +81,9 @@ class Executor:
             envelope = decode(delivery.body)
         except InvalidMessage as error:
             return self._dropped(None, DeadLetter(str(error), cause=Cause.MALFORMED))
+        except Exception as error:  # last resort: a body no check foresaw must not kill a worker
+            reason = _unforeseen("the body could not be decoded", error)
+            return self._dropped(None, DeadLetter(reason, cause=Cause.MALFORMED))
         task = self.app.tasks.get(envelope.task)
         attempt = envelope.attempt + max(0, delivery.receive_count - 1)
         if task is None:
@@ -107,6 +111,9 @@ class Executor:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
             return self._dead_letter(envelope, attempt, str(error), Cause.INVALID_ARGUMENTS)
+        except Exception as error:  # last resort, as for decoding
+            reason = _unforeseen("the arguments could not be validated", error)
+            return self._dead_letter(envelope, attempt, reason, Cause.INVALID_ARGUMENTS)
         if hooks.before_run:
             try:
                 for hook in hooks.before_run:
@@ -231,6 +238,16 @@ class Executor:
                 updated_at=datetime.fromtimestamp(self.clock(), UTC),
             )
         )
+
+
+def _unforeseen(what: str, error: Exception) -> str:
+    """The dead-letter reason for an exception that a check should have turned into a typed
+    error (a bug, then: the reason says so, and the message is kept for a replay)."""
+    try:
+        described = f"{type(error).__name__}: {error}"
+    except Exception:  # its message cannot even be written
+        described = type(error).__name__
+    return f"{what} (unexpected {described[:_REASON_LIMIT]})"
 
 
 _alarm_timeout = 0.0

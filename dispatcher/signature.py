@@ -10,12 +10,14 @@ hint beyond plain JSON types, goes through pydantic.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import types
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dispatcher.envelope import MAX_NESTING
 from dispatcher.errors import InvalidArguments, InvalidTaskOption
 
 if TYPE_CHECKING:
@@ -75,7 +77,10 @@ class Signature:
         if self._fits(args, kwargs):
             return list(args), {}
         model = self._validated(args, kwargs)
-        values = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        try:
+            values = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        except ValueError as error:  # nested too deep for pydantic's serializer, say
+            raise InvalidArguments(self.task, [f"cannot be written as JSON: {error}"]) from None
         ordered = {name: values[name] for name in self._names.values() if name in values}
         return self._split(ordered)
 
@@ -146,10 +151,15 @@ def _build(
             hint = tuple.__class_getitem__((hint, ...))
         elif param.kind is _P.VAR_KEYWORD:
             hint = dict.__class_getitem__((str, hint))
-        default = ... if param.default is _P.empty else param.default
-        if param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD):
-            default = ...
-        fields[f"p{index}"] = (hint, Field(default, alias=param.name))
+        field: Any
+        if param.kind is _P.VAR_POSITIONAL:  # none given: inspect binds nothing for it
+            field = Field(default_factory=tuple, alias=param.name)
+        elif param.kind is _P.VAR_KEYWORD:
+            field = Field(default_factory=dict[str, Any], alias=param.name)
+        else:
+            default = ... if param.default is _P.empty else param.default
+            field = Field(default, alias=param.name)
+        fields[f"p{index}"] = (hint, field)
     try:
         model = create_model(f"{task}.arguments", __base__=Arguments, **fields)
         return model, TypeAdapter(hints.get("return", Any))
@@ -188,17 +198,21 @@ def exact_check(hint: Any) -> Exact | None:
     return None
 
 
-def is_json(value: Any) -> bool:
-    """Whether ``value`` is made of JSON types only (str keys, finite floats)."""
+def is_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is made of JSON types only (str keys, finite floats), its lists and
+    objects nested at most :data:`~dispatcher.envelope.MAX_NESTING` deep: a deeper value is left
+    to pydantic (and refused by the envelope), so that no argument can exhaust the stack here."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return True
     if kind is float:
         return math.isfinite(value)
+    if depth >= MAX_NESTING:
+        return False
     if kind is list:
-        return all(map(is_json, value))
+        return all(map(is_json, value, itertools.repeat(depth + 1)))
     if kind is dict:
-        return all(type(k) is str and is_json(v) for k, v in value.items())
+        return all(type(k) is str and is_json(v, depth + 1) for k, v in value.items())
     return False
 
 

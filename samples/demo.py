@@ -119,7 +119,8 @@ def main() -> None:
     console.print(dead)
     console.print(
         "\nInspect them with [bold]dispatcher dlq list samples.shop "
-        f"--backend local:{path}[/], replay with [bold]dlq replay[/]."
+        f"--backend local:{escape(str(path))}[/], replay one with [bold]dlq replay ... ID[/] "
+        "(or --all)."
     )
     app.close()
 

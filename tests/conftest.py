@@ -9,8 +9,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.servers import cloud_tasks_emulator, gcs_emulator, moto_server
+
+# Property-based tests: "ci" (the default) is derandomized and bounded to a few seconds;
+# "fuzz" (`make fuzz`) runs the same properties far longer, keeping failures in .hypothesis/.
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_DATA,
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "20000")),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_DATA,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,14 @@ object with ``platform``, ``default_output(app)`` and ``build(reference, out)``:
 provider that deploys containers brings its own builder (``adapters.gcp.package``) on the
 same helpers (:func:`source_files`, :func:`dependency_closure`).
 
-A zip's runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
-own packages; dependencies are copied from the installed distributions (the ``pydantic``
-closure). What differs per provider (which of its packages the function needs, what the
-platform already provides, what is left out, the platform compiled code must match, the zip's
-default name) comes from the provider's :class:`Packager`, found through its plug-in. Every
-module ships compiled too: a function's code directory is read-only on Lambda, so Python could
-not cache bytecode there and would compile every module on every cold start. The zip is
+A zip's runtime is the ``dispatcher`` core (without the generators and the CLI) and the
+provider's own packages; dependencies are copied from the installed distributions (the
+``pydantic`` and ``orjson`` closures). What differs per provider (which of its packages the
+function needs, what the platform already provides, what is left out, the platform compiled
+code must match, the zip's default name) comes from the provider's :class:`Packager`, found
+through its plug-in. Every module ships compiled too: a function's code directory is read-only
+on Lambda, so Python could not cache bytecode there and would compile every module on every
+cold start. The zip is
 reproducible: sorted entries, fixed timestamps, hash-based bytecode.
 """
 
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 #: Distributions the core's runtime needs (the CLI's typer and rich are left out).
-RUNTIME_REQUIREMENTS = ("pydantic",)
+RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
 #: Source folders of the core that a function never imports.
 EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -206,7 +207,7 @@ def platform_warnings(packager: Packager) -> list[str]:
     return [
         f"this interpreter is {here[0]} {here[1]} Python {here[2][0]}.{here[2][1]}; "
         f"{packager.platform} runs {target.system} {target.machine} Python {major}.{minor}, so "
-        "compiled dependencies (pydantic-core) must come from a matching environment"
+        "compiled dependencies (pydantic-core, orjson) must come from a matching environment"
     ]
 
 

@@ -186,5 +186,5 @@ def test_bad_call_options_and_non_json_floats_are_refused_at_send(app: Dispatche
         measure.send((1.0,), headers={"n": 1})  # type: ignore[dict-item]
     with pytest.raises(InvalidArguments, match="dedup_key: String should have at most 128"):
         measure.send((1.0,), dedup_key="k" * 200)
-    with pytest.raises(InvalidArguments, match="arguments are not JSON"):
+    with pytest.raises(InvalidArguments, match="NaN and Infinity are not JSON"):
         measure.delay(float("nan"))

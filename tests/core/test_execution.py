@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import AfterValidator
 
 from dispatcher import (
     Ack,
+    Cause,
     DeadLetter,
     Delivery,
     Dispatcher,
@@ -21,6 +23,7 @@ from dispatcher import (
     Status,
     TaskFailed,
     current,
+    execution,
 )
 from dispatcher.testing import InMemoryBackend
 
@@ -227,6 +230,76 @@ def test_bad_input_is_dead_lettered_with_the_reason(
     outcome = Executor(app).process(Delivery(body))
     assert isinstance(outcome, DeadLetter)
     assert outcome.reason.startswith(reason)
+
+
+_HEAD = b'{"version": 1, "id": "x", "created_at": "2026-01-01T00:00:00Z", '
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"a":' * 1_000 + b"1" + b"}" * 1_000, "invalid envelope: a: Lists and objects should"),
+        (
+            _HEAD + b'"task": "anything", "args": [' + b"[" * 500 + b"]" * 500 + b"]}",
+            "invalid envelope: args",
+        ),
+        (_HEAD + b'"task": "fails", "attempt": ' + b"9" * 4_300 + b"}", "invalid envelope: a num"),
+        (_HEAD + b'"task": "fails", "attempt": 1e10}', "invalid envelope: attempt: Input should"),
+        (_HEAD + b'"task": "anything", "args": [NaN]}', "message body is not JSON"),
+        ('{"x": 1}'.encode("utf-16"), "message body is not JSON"),
+    ],
+    ids=[
+        "1,000 deep body",
+        "500 deep args",
+        "4,300-digit attempt",
+        "1e10 attempt",
+        "NaN",
+        "utf-16",
+    ],
+)
+def test_poison_bodies_found_by_fuzzing_are_dead_lettered(
+    app: Dispatcher, body: bytes, reason: str
+) -> None:
+    @app.task(name="anything")
+    def anything(*args: Any) -> None: ...
+
+    @app.task(name="fails")
+    def fails() -> None:
+        raise ValueError("no")
+
+    outcome = Executor(app).process(Delivery(body))
+    assert isinstance(outcome, DeadLetter) and outcome.cause is Cause.MALFORMED
+    assert outcome.reason.startswith(reason)
+
+
+def test_an_unforeseen_error_in_decoding_is_a_dead_letter_not_a_crash(
+    app: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_decode(body: bytes) -> None:
+        raise RuntimeError("a decoder bug")
+
+    monkeypatch.setattr(execution, "decode", broken_decode)
+    outcome = Executor(app).process(Delivery(b"{}"))
+    assert isinstance(outcome, DeadLetter) and outcome.cause is Cause.MALFORMED
+    assert (
+        outcome.reason == "the body could not be decoded (unexpected RuntimeError: a decoder bug)"
+    )
+
+
+def _lookup(value: int) -> int:
+    return {1: 1}[value]  # a KeyError: pydantic passes it on instead of a ValidationError
+
+
+def test_an_unforeseen_error_in_validation_is_a_dead_letter_not_a_crash(app: Dispatcher) -> None:
+    @app.task(name="strict")
+    def strict(key: Annotated[int, AfterValidator(_lookup)]) -> None: ...
+
+    strict.delay(1)
+    memory(app).drain()
+    body = strict.message((1,)).body.replace(b"[1]", b"[2]")
+    outcome = Executor(app).process(Delivery(body))
+    assert isinstance(outcome, DeadLetter) and outcome.cause is Cause.INVALID_ARGUMENTS
+    assert outcome.reason.startswith("the arguments could not be validated (unexpected KeyError")
 
 
 def test_eta_in_the_future_is_not_run_yet(app: Dispatcher) -> None:

@@ -40,6 +40,7 @@ def test_zip_holds_app_runtime_and_dependencies(tmp_path: Path) -> None:
         "pydantic/__init__.py",
     } <= names
     assert any(n.startswith("pydantic_core/_pydantic_core") for n in names)
+    assert any(n.startswith("orjson/orjson.cpython") for n in names)
     tops = {n.split("/")[0] for n in names}
     assert not {"boto3", "botocore", "typer", "rich"} & tops
     assert "adapters/local/__init__.py" not in names
