@@ -13,8 +13,7 @@ function needs, what the platform already provides, what is left out, the platfo
 code must match, the zip's default name) comes from the provider's :class:`Packager`, found
 through its plug-in. Every module ships compiled too: a function's code directory is read-only
 on Lambda, so Python could not cache bytecode there and would compile every module on every
-cold start. The zip is
-reproducible: sorted entries, fixed timestamps, hash-based bytecode.
+cold start. The zip is reproducible: sorted entries, fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
