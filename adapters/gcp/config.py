@@ -8,8 +8,8 @@ same app module runs on the emulators and in the cloud:
 ``CLOUD_TASKS_EMULATOR_HOST``
     ``host:port`` of a Cloud Tasks emulator (plain gRPC, no credentials).
 ``STORAGE_EMULATOR_HOST``
-    ``http://host:port`` of a GCS emulator (anonymous credentials); google-cloud-storage's
-    own variable.
+    ``http://host:port`` of a GCS emulator (anonymous credentials); the variable
+    google-cloud-storage reads too.
 ``DISPATCHER_GCP_SERVICE_URL``
     The Cloud Run service that runs the receiver; tasks are pushed to ``URL/tasks``. It may
     hold ``{queue}`` (the task queue) or ``{service}`` (``app-queue-worker``) when each queue

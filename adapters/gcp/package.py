@@ -101,11 +101,9 @@ PACKAGER = ContainerPackager(
     platform="Cloud Run",
     packages=("adapters.gcp",),
     requirements=(
-        "starlette",
         "uvicorn",
         "google-auth",
         "google-cloud-tasks",
-        "google-cloud-storage",
     ),
     # Generators, emulators, the local token issuer and this packager: nothing the receiver
     # imports.

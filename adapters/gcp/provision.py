@@ -9,7 +9,6 @@ comes from ``dispatcher infra --provider gcp``; this is for local runs and tests
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -116,15 +115,15 @@ class Creator:
         self.queues[record.name] = path
 
     def bucket(self, record: Bucket) -> None:
-        """Create the bucket (if it is not there) and set its lifecycle rules."""
-        from google.api_core.exceptions import Conflict
-
-        storage, name = self.backend.clients.storage, self.backend.config.bucket
-        with translated(f"creating bucket gs://{name}"):
-            with contextlib.suppress(Conflict):
-                storage.create_bucket(name)
-            bucket = storage.bucket(name)
-            bucket.clear_lifecycle_rules()
-            for rule in record.rules:
-                bucket.add_lifecycle_delete_rule(age=rule.age_days, matches_prefix=[rule.prefix])
-            bucket.patch()
+        """Create the bucket with its lifecycle rules (or set them on it, if it exists)."""
+        config = self.backend.config
+        rules = [
+            {
+                "action": {"type": "Delete"},
+                "condition": {"age": r.age_days, "matchesPrefix": [r.prefix]},
+            }
+            for r in record.rules
+        ]
+        self.backend.clients.storage.create_bucket(
+            config.project, config.bucket, {"lifecycle": {"rule": rules}}
+        )

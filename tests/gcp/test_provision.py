@@ -29,9 +29,9 @@ def test_queues_are_created_as_decided(deployed: Gcp) -> None:
 
 def test_the_bucket_gets_its_lifecycle_rules(deployed: Gcp) -> None:
     [record] = decided(deployed.backend).of_type(Bucket)
-    bucket = deployed.backend.clients.storage.get_bucket(deployed.backend.config.bucket)
+    bucket = deployed.backend.clients.storage.bucket(deployed.backend.config.bucket)
     rules = [
         (rule["condition"]["matchesPrefix"], rule["condition"]["age"])
-        for rule in bucket.lifecycle_rules
+        for rule in bucket["lifecycle"]["rule"]
     ]
     assert rules == [([r.prefix], r.age_days) for r in record.rules]
