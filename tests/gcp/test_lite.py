@@ -8,10 +8,18 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from adapters.gcp.lite import MetadataServer, PreconditionFailed, StorageApi
+from adapters.gcp.lite import (
+    Anonymous,
+    ApplicationDefault,
+    MetadataServer,
+    PreconditionFailed,
+    StorageApi,
+    default_tokens,
+)
 from dispatcher.errors import BackendNotConfigured, BackendUnavailable, Throttled
 from tests.conftest import GcsEmulator
 
@@ -158,3 +166,43 @@ def test_on_the_emulator(gcs: GcsEmulator) -> None:
     assert (api.download(bucket, "a/big") or (b"", None))[0] == payload
     assert api.names(bucket, "a/") == ["a/b.json", "a/big"]
     assert api.delete(bucket, "a/big") and not api.delete(bucket, "a/big")
+
+
+def test_elsewhere_application_default_credentials_are_used(
+    scripted: Scripted, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "p-lite",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "producer@p-lite.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{scripted.url}/token",
+    }
+    path = tmp_path / "account.json"
+    path.write_text(json.dumps(account))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    scripted.script = [_ok({"access_token": "adc-1", "expires_in": 3600}), (200, {}, b"x")]
+    tokens = default_tokens(emulated=False)
+    assert isinstance(tokens, ApplicationDefault)
+    StorageApi(scripted.url, tokens).download("b", "x")
+    (method, target, _), (_, _, read) = scripted.seen
+    assert (method, target) == ("POST", "/token")  # google-auth's JWT grant, to our server
+    assert read["Authorization"] == "Bearer adc-1"
+
+
+def test_on_cloud_run_the_metadata_server_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K_SERVICE", "shop-payments-worker")
+    assert isinstance(default_tokens(emulated=False), MetadataServer)
+    assert isinstance(default_tokens(emulated=True), Anonymous)
