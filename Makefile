@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,aws,infra,gcp
+EXTRAS := dev,aws,infra,gcp,azure
 
 .PHONY: demo test lint typecheck pytest fuzz bench clean
 

@@ -8,7 +8,7 @@ import sys
 from benchmarks.report import Line
 
 #: Each module has ``run() -> list[Line]`` and prints its raw figures while it runs.
-SUITES: list[str] = ["benchmarks.local", "benchmarks.aws", "benchmarks.gcp"]
+SUITES: list[str] = ["benchmarks.local", "benchmarks.aws", "benchmarks.gcp", "benchmarks.azure"]
 
 
 def main() -> int:

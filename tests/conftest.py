@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.servers import cloud_tasks_emulator, gcs_emulator, moto_server
+from tests.servers import azurite_server, cloud_tasks_emulator, gcs_emulator, moto_server
 
 # Property-based tests: "ci" (the default) is derandomized and bounded to a few seconds;
 # "fuzz" (`make fuzz`) runs the same properties far longer, keeping failures in .hypothesis/.
@@ -91,3 +91,10 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
     log = tmp_path_factory.mktemp("gcs") / "requests.log"
     with gcs_emulator(log) as url:
         yield GcsEmulator(url, log)
+
+
+@pytest.fixture(scope="session")
+def azurite_connection() -> Iterator[str]:
+    """Azurite for the whole session: its development account's connection string."""
+    with azurite_server() as connection:
+        yield connection

@@ -98,3 +98,14 @@ def gcs_emulator(log: Path) -> Iterator[str]:
 
     with log.open("wb") as output, storage_emulator(log=output) as url:
         yield url
+
+
+@contextmanager
+def azurite_server() -> Iterator[str]:
+    """Azurite (blob, queue and table) on free 127.0.0.1 ports, in memory; yields the
+    development account's connection string. Fails, saying how to install it, when the
+    project's npm packages are missing."""
+    from adapters.azure.azurite import azurite
+
+    with azurite() as connection:
+        yield connection

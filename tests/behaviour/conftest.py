@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.aws.conftest import aws
+from tests.azure.conftest import storage
 from tests.behaviour import apps
 from tests.behaviour.harnesses import (
     AwsHarness,
+    AzureHarness,
     GcpHarness,
     Harness,
     LocalHarness,
@@ -19,7 +21,7 @@ from tests.behaviour.harnesses import (
 )
 from tests.gcp.conftest import gcp_env, issuer
 
-__all__ = ["aws", "gcp_env", "harness", "issuer"]
+__all__ = ["aws", "gcp_env", "harness", "issuer", "storage"]
 
 
 @pytest.fixture(
@@ -28,6 +30,7 @@ __all__ = ["aws", "gcp_env", "harness", "issuer"]
         "local",
         pytest.param("aws", marks=pytest.mark.emulator),
         pytest.param("gcp", marks=pytest.mark.emulator),
+        pytest.param("azure", marks=pytest.mark.emulator),
     ]
 )
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
@@ -40,8 +43,14 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
         elif request.param == "aws":
             request.getfixturevalue("aws")
             yield AwsHarness()
-        else:
+        elif request.param == "gcp":
             yield from _gcp(request)
+        else:
+            azure = AzureHarness(request.getfixturevalue("storage"), tmp_path / "functions")
+            try:
+                yield azure
+            finally:
+                azure.close()
 
 
 def _gcp(request: pytest.FixtureRequest) -> Iterator[Harness]:

@@ -109,6 +109,49 @@ class AwsHarness:
         return self.runtime.run_until(until, timeout)
 
 
+class AzureHarness:
+    """Storage Queues, Table and Blob storage on Azurite; the generated function app run by
+    the local Functions host (in this process, one poll of every queue at a time)."""
+
+    real_time = True
+    payload_limit = 49_152  # 64 KiB of base64
+
+    def __init__(self, connection: str, folder: Path) -> None:
+        from adapters.azure import project
+        from adapters.azure.config import AzureConfig
+        from adapters.azure.host import LocalFunctionsHost, load_function_app
+        from adapters.azure.producer import AzureBackend
+        from adapters.azure.provision import provision
+
+        self.backend = AzureBackend(app, AzureConfig.from_connection_string(connection))
+        app.use(self.backend)
+        provision(self.backend)
+        project.write(app, "tests.behaviour.apps:app", folder)
+        self.host = LocalFunctionsHost(
+            load_function_app(folder / "function_app.py"),
+            environ={"AzureWebJobsStorage": connection},
+        )
+
+    def send_raw(self, body: bytes) -> None:
+        from adapters.azure.encoding import encode
+
+        self.backend.put(self.backend.queue_name("work"), encode(body))
+
+    def drive(self, until: Callable[[], bool], timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            if sum(self.host.poll(function) for function in self.host.queue_functions) == 0:
+                time.sleep(0.05)
+        return until()
+
+    def close(self) -> None:
+        """Stop the functions' backends and the host's clients."""
+        from adapters.azure import entrypoint
+
+        entrypoint.reset()
+        self.host.close()
+
+
 class GcpHarness:
     """Cloud Tasks and GCS on their emulators, the receiver served by uvicorn on 127.0.0.1:
     the emulator's own HTTP pushes run the tasks (with tokens the receiver verifies)."""

@@ -98,7 +98,8 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
         assert (out / name).read_text() == committed.read_text(), f"{format} differs"
 
     out = work / "out" / "gcp"
-    command = [dispatcher, "infra", "samples.shop", "--provider", "gcp", "-f", "terraform"]
+    command: list[str | Path] = [dispatcher, "infra", "samples.shop", "--provider", "gcp"]
+    command += ["-f", "terraform"]
     result = run([*command, "--out", out], cwd=work, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     committed = PROVIDER_OUTPUTS["gcp", "terraform"] / "main.tf"
