@@ -16,23 +16,22 @@ def`` task gets its own loop.
 The ASGI app is written here, not with Starlette: two routes need no framework, and measured by
 ``benchmarks/gcp.py`` Starlette cost each push about 25 us of request and response objects and
 routing, and each cold start its import (60 to 85 ms, with AnyIO); the hop to a worker thread
-through ``loop.run_in_executor`` costs about half of Starlette's ``run_in_threadpool`` (39 us
+(:mod:`adapters.gcp.threads`) costs about a third of Starlette's ``run_in_threadpool`` (27 us
 against 79 us on our machine).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from adapters.gcp.auth import Unauthorized
 from adapters.gcp.config import PUSH_PATH, SCHEDULE_PATH
+from adapters.gcp.threads import Workers
 
 if TYPE_CHECKING:
     from adapters.gcp.auth import TokenVerifier
@@ -115,7 +114,7 @@ class ReceiverApp:
     def __init__(self, build: Callable[[], Service] = build_service) -> None:
         self._build = build
         self._service: Service | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Workers | None = None
         self._lock = threading.Lock()
 
     def service(self) -> Service:
@@ -149,8 +148,7 @@ class ReceiverApp:
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
         }
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self._workers(), run, path, body, headers)
+        answer = await self._workers().run(run, path, body, headers)
         await _respond(send, answer)
 
     def _push(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
@@ -160,11 +158,11 @@ class ReceiverApp:
         task = unquote(path[len(SCHEDULE_PATH) + 1 :])
         return self.service().schedule(headers.get("authorization"), task, headers)
 
-    def _workers(self) -> ThreadPoolExecutor:
+    def _workers(self) -> Workers:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="receiver")
+                    self._pool = Workers(THREADS, "receiver")
         return self._pool
 
 
