@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from dispatcher import declaring
@@ -304,7 +303,7 @@ def _module_name(module: str) -> str:
     if spec is not None and spec.name:
         return str(spec.name)
     path = getattr(main, "__file__", None)
-    return Path(path).stem if path else module
+    return os.path.splitext(os.path.basename(path))[0] if path else module
 
 
 class TaskDecorator:

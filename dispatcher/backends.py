@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dispatcher import plugins
-
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
     from dispatcher.backend import Backend
@@ -23,4 +21,6 @@ def scheme_of(spec: str) -> str:
 
 def resolve_backend(spec: str, app: Dispatcher) -> Backend:
     """Create the backend that ``spec`` names, for ``app``."""
+    from dispatcher import plugins
+
     return plugins.for_scheme(scheme_of(spec), spec).make_backend(spec, app)

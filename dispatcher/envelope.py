@@ -49,11 +49,11 @@ an envelope holding such an integer is written with it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -68,7 +68,8 @@ from dispatcher.errors import (
 )
 
 ENVELOPE_VERSION = 1
-SCHEMA_PATH = Path(__file__).parent / "schema" / "envelope.v1.json"
+#: The shipped schema, next to this module (package data).
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "schema", "envelope.v1.json")
 
 #: The largest body, in bytes. Four times the largest message of any queue we carry (SQS and
 #: Cloud Tasks take 1 MiB), leaving room for claim-checked bodies, yet small enough to decode
@@ -243,7 +244,8 @@ def decode(body: bytes | bytearray | memoryview | str) -> Envelope:
 
 def json_schema() -> dict[str, Any]:
     """The envelope's JSON Schema (draft 2020-12), as shipped."""
-    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    with open(SCHEMA_PATH, encoding="utf-8") as stream:
+        schema: dict[str, Any] = json.load(stream)
     return schema
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from pathlib import Path
 
 from dispatcher import declaring
 from dispatcher.app import Dispatcher
@@ -31,8 +31,8 @@ def load_app(reference: str, *, collect: bool = False) -> Dispatcher:
     every bad task option of the module is reported at once (:class:`InvalidApp`) instead of
     the first one raising."""
     module_name, _, attribute = reference.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         if collect and module_name not in sys.modules:
             with declaring.collecting() as collector:
