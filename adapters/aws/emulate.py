@@ -1,7 +1,8 @@
-"""``dispatcher emulate aws APP``: create the app's queues, DLQs, table and bucket in an
-endpoint (``AWS_ENDPOINT_URL``, LocalStack included; an embedded moto server when none is
-given) and run the local Lambda runtime on them until Ctrl-C. Cheap to import: boto3 and
-moto load only when the command runs."""
+"""``dispatcher emulate aws APP``: create the app's queues, DLQs, table, bucket and schedule
+group in an endpoint (``AWS_ENDPOINT_URL``, LocalStack included; an embedded moto server when
+none is given) and run the local Lambda runtime and the local scheduler of long delays on them
+until Ctrl-C. Names follow ``DISPATCHER_STAGE`` when it is set (no stage by default). Cheap to
+import: boto3 and moto load only when the command runs."""
 
 from __future__ import annotations
 
@@ -62,23 +63,32 @@ def emulate_aws(
 
 
 def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, console: Console) -> None:
+    from adapters.aws.local_scheduler import LocalScheduler
     from adapters.aws.producer import AwsBackend
     from adapters.aws.provision import provision
     from adapters.aws.runtime import LocalLambdaRuntime
+    from adapters.aws.scheduler import GROUP_ENV, ROLE_ENV
     from dispatcher.loading import app_reference, load_app
+    from dispatcher.naming import STAGE_ENV
 
     app = load_app(app_ref)
     app.use(f"aws://{region}")
     backend = app.backend
     assert isinstance(backend, AwsBackend)
     made = provision(backend, reference=app_reference(app, app_ref))
+    # The handlers (and anything started from here) schedule long delays in the group.
+    os.environ[GROUP_ENV], os.environ[ROLE_ENV] = made.scheduler.group, made.scheduler.role_arn
     console.print(
         f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
-        f"table {made.table}, bucket {made.bucket}",
+        f"table {made.table}, bucket {made.bucket}, schedule group {made.scheduler.group}",
         soft_wrap=True,
     )
+    stage = f" {STAGE_ENV}={backend.config.stage}" if backend.config.stage else ""
     console.print(
-        f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}", soft_wrap=True
+        f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}{stage} "
+        f"{GROUP_ENV}={made.scheduler.group} {ROLE_ENV}={made.scheduler.role_arn}",
+        soft_wrap=True,
+        highlight=False,
     )
 
     def report(queue: str, done: int, left: int) -> None:
@@ -88,12 +98,21 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
         backend, app_reference(app, app_ref), batch_size=batch_size, wait=wait, on_batch=report
     )
     stop = threading.Event()
+    scheduler = LocalScheduler(
+        backend.clients,
+        made.scheduler.group,
+        on_fire=lambda name: console.print(f"  schedule {name}: due, sent", highlight=False),
+    )
+    firing = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    firing.start()
     console.print("running the handlers; Ctrl-C stops")
     try:
         runtime.run(stop)
     except KeyboardInterrupt:
         stop.set()
     finally:
+        stop.set()
+        firing.join(timeout=5)
         runtime.close()
         app.close()
 

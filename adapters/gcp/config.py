@@ -21,11 +21,12 @@ same app module runs on the emulators and in the cloud:
     The tokens' audience (default: the service URL, as Cloud Run expects).
 ``DISPATCHER_STAGE``
     The deployment's stage (``dev``, ``prod``...), empty for none: every name starts with
-    the app's name and the stage, ``shop-dev-payments``, as the generated infrastructure
-    names them (its Terraform variable ``stage``, passed to the service as this variable).
+    the app's name and the stage, ``shop-dev-payments``, as :mod:`dispatcher.naming` builds
+    them for every provider and the generated infrastructure names them (its Terraform
+    variable ``stage``, passed to the services as this variable).
 ``DISPATCHER_GCP_BUCKET``
     The app's bucket (results, claims, dead letters, large bodies); default
-    ``APP[-STAGE]-dispatcher-PROJECT``.
+    ``APP[-STAGE]-dispatcher-PROJECT-LOCATION``, the convention's form for global names.
 ``DISPATCHER_GCP_ISSUERS`` / ``DISPATCHER_GCP_CERTS_URL``
     What the receiver trusts (default Google's issuers and certificates; ``file://`` works).
 ``DISPATCHER_GCP_SIGNING_KEY``
@@ -41,6 +42,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dispatcher import naming
 from dispatcher.errors import BackendNotConfigured
 
 TASKS_EMULATOR_ENV = "CLOUD_TASKS_EMULATOR_HOST"
@@ -54,12 +56,8 @@ BUCKET_ENV = "DISPATCHER_GCP_BUCKET"
 ISSUERS_ENV = "DISPATCHER_GCP_ISSUERS"
 CERTS_URL_ENV = "DISPATCHER_GCP_CERTS_URL"
 SIGNING_KEY_ENV = "DISPATCHER_GCP_SIGNING_KEY"
-#: The stage, as every provider reads it (issue 12's naming convention: the app's name, then
-#: the stage, start every resource name).
-STAGE_ENV = "DISPATCHER_STAGE"
-#: What a stage may be: 1 to 12 lower-case letters and digits with inner hyphens (valid in
-#: every name we create; the Terraform variable checks the same pattern).
-STAGE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$"
+#: The stage, as every provider reads it (:mod:`dispatcher.naming`).
+STAGE_ENV = naming.STAGE_ENV
 
 #: Where Cloud Tasks pushes, below the service URL.
 PUSH_PATH = "/tasks"
@@ -79,7 +77,8 @@ _MAX_BUCKET = 63
 #: A bucket name longer than 63 characters keeps this many, then a hyphen and 12 hex digits
 #: of its hash (the Terraform writer computes the same name).
 BUCKET_KEPT = _MAX_BUCKET - 13
-_STAGE = re.compile(STAGE_PATTERN)
+#: The app's bucket, a global name (it ends with the project and the location).
+BUCKET = "dispatcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +118,11 @@ class GcpConfig:
             raise BackendNotConfigured(f"{project!r} is not a GCP project id (like my-project)")
         if not _LOCATION.match(location):
             raise BackendNotConfigured(f"{location!r} is not a GCP location (like europe-west1)")
-        stage = env.get(STAGE_ENV, "").strip() or None
-        if stage is not None and not _STAGE.match(stage):
-            raise BackendNotConfigured(
-                f"{STAGE_ENV}={stage!r} is not a stage: use 1 to 12 lower-case letters, digits "
-                "and inner hyphens (like dev or prod-eu)"
-            )
+        try:
+            stage = naming.check_stage(env.get(STAGE_ENV, "").strip())
+        except naming.InvalidStage as error:
+            raise BackendNotConfigured(f"{STAGE_ENV}: {error}") from None
         issuers = tuple(i for i in env.get(ISSUERS_ENV, "").split(",") if i.strip())
-        prefix = name_prefix(app, stage)
         return cls(
             app=app,
             project=project,
@@ -137,7 +133,7 @@ class GcpConfig:
             service_url=(env.get(SERVICE_URL_ENV) or "").rstrip("/") or None,
             service_account=env.get(SERVICE_ACCOUNT_ENV) or None,
             audience=env.get(AUDIENCE_ENV) or None,
-            bucket=env.get(BUCKET_ENV) or bucket_name(project, prefix),
+            bucket=env.get(BUCKET_ENV) or bucket_name(app, stage, project, location),
             issuers=tuple(i.strip() for i in issuers) or GOOGLE_ISSUERS,
             certs_url=env.get(CERTS_URL_ENV) or GOOGLE_CERTS_URL,
             signing_key=env.get(SIGNING_KEY_ENV) or None,
@@ -151,7 +147,7 @@ class GcpConfig:
     @property
     def prefix(self) -> str:
         """What every name of the app starts with: ``shop`` or ``shop-dev``."""
-        return name_prefix(self.app, self.stage)
+        return naming.prefix(self.app, self.stage)
 
     @property
     def parent(self) -> str:
@@ -161,7 +157,7 @@ class GcpConfig:
     def queue_id(self, queue: str) -> str:
         """The Cloud Tasks queue of task queue ``queue``: ``shop-payments`` (``shop-dev-payments``
         with a stage)."""
-        return f"{self.prefix}-{queue}"
+        return naming.queue_name(self.app, queue, stage=self.stage)
 
     def queue_path(self, queue: str) -> str:
         """The full name of the Cloud Tasks queue of task queue ``queue``."""
@@ -182,7 +178,7 @@ class GcpConfig:
 
     def service_name(self, queue: str) -> str:
         """The Cloud Run service that runs task queue ``queue``: ``shop-payments-worker``."""
-        return f"{self.prefix}-{queue}-worker"
+        return naming.function_name(self.app, queue, stage=self.stage)
 
     def push_url(self, queue: str) -> str:
         """Where Cloud Tasks pushes the tasks of ``queue``."""
@@ -202,16 +198,17 @@ class GcpConfig:
         return self.service_account
 
 
-def name_prefix(app: str, stage: str | None) -> str:
-    """``shop``, or ``shop-dev`` with a stage."""
-    return f"{app}-{stage}" if stage else app
+def bucket_name(app: str, stage: str | None, project: str, location: str) -> str:
+    """The app's bucket: ``APP[-STAGE]-dispatcher-PROJECT-LOCATION``
+    (``shop-dev-dispatcher-my-project-europe-west1``, as :mod:`dispatcher.naming` ends global
+    names with the account and the region), hashed down to GCS's 63 characters."""
+    name = naming.Name(app, BUCKET, scoped=True).resolve(stage, project, location)
+    return shortened(name)
 
 
-def bucket_name(project: str, prefix: str) -> str:
-    """The app's bucket: ``PREFIX-dispatcher-PROJECT`` (``shop-dev-dispatcher-my-project``),
-    hashed down to GCS's 63 characters. Bucket names are global, so the project, unique
-    itself, ends it (as the naming convention ends global names with the account)."""
-    name = f"{prefix}-dispatcher-{project}"
+def shortened(name: str) -> str:
+    """``name`` if it fits a bucket name, else its first :data:`BUCKET_KEPT` characters (no
+    trailing hyphen), a hyphen and 12 hex digits of its hash."""
     if len(name) <= _MAX_BUCKET:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]

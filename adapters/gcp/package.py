@@ -14,12 +14,15 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dispatcher.deploy.package import (
     RUNTIME_REQUIREMENTS,
+    Architecture,
     Package,
+    PackagingError,
     Target,
     dependency_closure,
     source_files,
@@ -40,12 +43,42 @@ class ContainerPackager:
     packages: tuple[str, ...]
     requirements: tuple[str, ...]
     excluded: tuple[str, ...]
-    target: Target
+    runtimes: Mapping[str, tuple[int, int]]
+    default_runtime: str
+    architectures: Mapping[str, Architecture]
+    default_architecture: str
     folder: str
+
+    def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
+        """The image's Python (``runtime``) and machine; :class:`PackagingError` names what
+        is not offered."""
+        runtime = runtime or self.default_runtime
+        architecture = architecture or self.default_architecture
+        problems = []
+        if runtime not in self.runtimes:
+            known = ", ".join(self.runtimes)
+            problems.append(f"runtime {runtime!r} is not one of {self.platform}'s ({known})")
+        if architecture not in self.architectures:
+            known = ", ".join(self.architectures)
+            problems.append(
+                f"architecture {architecture!r} is not one of {self.platform}'s ({known})"
+            )
+        if problems:
+            raise PackagingError("; ".join(problems))
+        machine = self.architectures[architecture]
+        return Target(
+            runtime=runtime,
+            python=self.runtimes[runtime],
+            architecture=architecture,
+            machine=machine.machine,
+            platform=machine.platform,
+        )
 
     def default_output(self, app: str) -> Path:
         """``build/<app>-cloudrun``."""
-        return Path("build") / self.folder.format(app=app)
+        from dispatcher.deploy.output import PACKAGE_FOLDER
+
+        return Path(PACKAGE_FOLDER) / self.folder.format(app=app)
 
     def requirements_text(self) -> str:
         """``name==version`` of every distribution the receiver needs, sorted."""
@@ -53,9 +86,9 @@ class ContainerPackager:
         pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
         return "\n".join(pins) + "\n"
 
-    def dockerfile(self, reference: str, app: str) -> str:
+    def dockerfile(self, reference: str, app: str, target: Target) -> str:
         """The Dockerfile's text."""
-        major, minor = self.target.python
+        major, minor = target.python
         return render_template(
             TEMPLATES,
             "Dockerfile.j2",
@@ -65,21 +98,24 @@ class ContainerPackager:
             python=f"{major}.{minor}",
             port=PORT,
             app_env=APP_ENV,
+            platform=target.platform,
         )
 
-    def build(self, reference: str, out: Path) -> Package:
-        """Write the build context of the app at ``reference`` into the folder ``out``."""
+    def build(self, reference: str, out: Path, target: Target | None = None) -> Package:
+        """Write the build context of the app at ``reference`` for ``target`` (the defaults
+        when ``None``) into the folder ``out``."""
+        target = target or self.target()
         app = _app_name(reference)
         sources = source_files(reference, self.packages, self.excluded)
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             for relative, path in sources.items():
-                target = partial / "app" / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+                copy = partial / "app" / relative
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
             (partial / "requirements.txt").write_text(self.requirements_text())
-            (partial / "Dockerfile").write_text(self.dockerfile(reference, app))
+            (partial / "Dockerfile").write_text(self.dockerfile(reference, app, target))
             (partial / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n")
             if out.exists():
                 shutil.rmtree(out)
@@ -88,7 +124,7 @@ class ContainerPackager:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         files = [p for p in out.rglob("*") if p.is_file()]
-        return Package(out, sum(p.stat().st_size for p in files), len(files), ())
+        return Package(out, sum(p.stat().st_size for p in files), len(files), target, ())
 
 
 def _app_name(reference: str) -> str:
@@ -117,6 +153,11 @@ PACKAGER = ContainerPackager(
         "adapters/gcp/tokens.py",
         "adapters/gcp/README.md",
     ),
-    target=Target(system="Linux", machine="x86_64", python=(3, 11)),
+    # The image's Python: the version the tests ran on by default (the pins are its versions).
+    runtimes={"python3.11": (3, 11), "python3.12": (3, 12), "python3.13": (3, 13)},
+    default_runtime="python3.11",
+    # Cloud Run runs linux/amd64 images (https://cloud.google.com/run/docs/container-contract).
+    architectures={"x86_64": Architecture(machine="x86_64", platform="linux/amd64")},
+    default_architecture="x86_64",
     folder="{app}-cloudrun",
 )

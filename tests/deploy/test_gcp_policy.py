@@ -165,6 +165,15 @@ def test_settings_it_does_not_know_are_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "settings: queue 'orders': batch_size: not a GCP setting" in result.output
     assert list(tmp_path.iterdir()) == []
+    refused = [
+        DeploySettings(snapstart=True),
+        DeploySettings(runtime="python2.7"),
+        DeploySettings(architecture="arm64"),
+    ]
+    for settings in refused:
+        with pytest.raises(UndeployableApp, match="settings: "):
+            plan(shop, POLICY, "samples.shop:app", settings)
+    plan(shop, POLICY, "samples.shop:app", DeploySettings(runtime="python3.13"))
 
 
 def test_cli_writes_the_terraform(tmp_path: Path) -> None:

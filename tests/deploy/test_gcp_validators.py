@@ -110,60 +110,53 @@ def _lines(text: str, start: str) -> str:
 
 def _names_config(folder: Path) -> Path:
     """The variables and locals of the committed file that names derive from, without the
-    provider (which cannot be installed here)."""
+    provider (which cannot be installed here): the service URL, which needs the project's
+    number from Google, is left out."""
     text = MAIN.read_text()
-    assignments = [
-        line
-        for line in _lines(text, "locals {").splitlines()
-        if re.match(r"^  (prefix|bucket_full|bucket) +=", line)
-    ]
-    parts = [
-        'variable "project" {\n  type = string\n}',
-        _lines(text, 'variable "stage" {'),
-        "locals {\n" + "\n".join(assignments) + "\n" + _lines(text, "  account_ids = {") + "\n}",
-        _account_names(text),
-    ]
+    blocks = [_lines(text, 'variable "stage" {')]
+    start = 0
+    while (start := text.find("\nlocals {\n", start)) != -1:
+        block = _lines(text[start + 1 :], "locals {")
+        blocks.append("\n".join(line for line in block.splitlines() if "service_url" not in line))
+        start += 1
+    variables = [f'variable "{name}" {{\n  type = string\n}}' for name in ("project", "region")]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "main.tf").write_text("\n\n".join(parts) + "\n")
+    (folder / "main.tf").write_text("\n\n".join(variables + blocks) + "\n")
     return folder
 
 
-def _account_names(text: str) -> str:
-    start = text.index("locals {\n  account_names = {")
-    end = text.index("\n}\n", start)
-    return text[start : end + 2]
-
-
-def _console(folder: Path, expression: str, project: str, stage: str) -> tuple[int, str]:
+def _console(
+    folder: Path, expression: str, project: str, stage: str, region: str = "europe-west1"
+) -> tuple[int, str]:
+    variables = {"project": project, "stage": stage, "region": region}
     result = run(
-        [terraform(), "console", "-var", f"project={project}", "-var", f"stage={stage}"],
+        [terraform(), "console", "-no-color", *(f"-var={k}={v}" for k, v in variables.items())],
         cwd=folder,
         env={"TF_IN_AUTOMATION": "1", "HOME": str(folder), "TF_CLI_CONFIG_FILE": "/dev/null"},
         input=expression + "\n",
     )
-    return result.returncode, (result.stdout + result.stderr).strip()
+    output = (result.stdout + result.stderr).strip()
+    return (result.returncode or int("Error:" in output)), output
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("project", "stage"),
+    ("project", "stage", "region"),
     [
-        ("my-project", ""),
-        ("my-project", "dev"),
-        ("a-very-long-project-id-here", "prod-eu-west"),
-        ("project-with-thirty-characters", "abcdefghijkl"),
+        ("my-project", "dev", "europe-west1"),
+        ("a-very-long-project-id-here", "prod-eu-west", "us-central1"),
+        ("project-with-thirty-characters", "abcdefghijkl", "northamerica-northeast1"),
     ],
 )
 def test_terraform_names_the_bucket_as_the_runtime_does(
-    tmp_path: Path, project: str, stage: str
+    tmp_path: Path, project: str, stage: str, region: str
 ) -> None:
     folder = _names_config(tmp_path / "names")
-    code, out = _console(folder, "local.bucket", project, stage)
+    code, out = _console(folder, "local.bucket", project, stage, region)
     assert code == 0, out
-    env = {"DISPATCHER_STAGE": stage} if stage else {}
-    config = GcpConfig.from_spec(f"gcp://{project}/europe-west1", "shop", env)
+    config = GcpConfig.from_spec(f"gcp://{project}/{region}", "shop", {"DISPATCHER_STAGE": stage})
     assert json.loads(out.splitlines()[-1]) == config.bucket
-    assert config.bucket == bucket_name(project, config.prefix)
+    assert config.bucket == bucket_name("shop", stage, project, region)
 
 
 @pytest.mark.slow
@@ -179,10 +172,12 @@ def test_terraform_keeps_service_account_ids_within_30_characters(tmp_path: Path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("stage", "accepted"), [("dev", True), ("Dev", False), ("a-", False)])
+@pytest.mark.parametrize(
+    ("stage", "accepted"), [("dev", True), ("", False), ("Dev", False), ("a-", False)]
+)
 def test_terraform_checks_the_stage_as_the_runtime_does(
     tmp_path: Path, stage: str, accepted: bool
 ) -> None:
     folder = _names_config(tmp_path / "names")
-    code, out = _console(folder, "local.prefix", "my-project", stage)
+    code, out = _console(folder, "local.bucket", "my-project", stage)
     assert (code == 0) is accepted, out

@@ -50,8 +50,21 @@ def test_the_context_holds_the_app_the_runtime_and_pinned_requirements(tmp_path:
     assert {"pydantic", "orjson", "uvicorn", "google-auth", "google-cloud-tasks"} <= set(pins)
     assert not {"typer", "boto3", "starlette", "google-cloud-storage"} & set(pins)
     dockerfile = (out / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in dockerfile and "USER dispatcher" in dockerfile
+    assert "FROM --platform=linux/amd64 python:3.11-slim" in dockerfile
+    assert "USER dispatcher" in dockerfile
     assert f"exec uvicorn {ENTRYPOINT} --host 0.0.0.0 --port ${{PORT}}" in dockerfile
+
+
+def test_the_runtime_chooses_the_images_python(tmp_path: Path) -> None:
+    out = tmp_path / "context"
+    command = ["package", "samples.shop", "--provider", "gcp", "--out", str(out)]
+    result = CliRunner().invoke(cli, [*command, "--runtime", "python3.13"])
+    assert result.exit_code == 0, result.output
+    assert "for python3.13 on x86_64" in result.output.replace("\n", " ")
+    assert "FROM --platform=linux/amd64 python:3.13-slim" in (out / "Dockerfile").read_text()
+    refused = CliRunner().invoke(cli, [*command, "--architecture", "arm64"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2
+    assert "architecture 'arm64' is not one of Cloud Run's (x86_64)" in refused.output
 
 
 def _isolated_env(context: Path, extra: dict[str, str]) -> dict[str, str]:

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.gcp.config import (
+    BUCKET,
     BUCKET_ENV,
     SCHEDULE_PATH,
     SERVICE_ACCOUNT_ENV,
@@ -86,7 +87,6 @@ from adapters.gcp.deploy.records import (
     InvokerGrant,
     Joined,
     LifecycleRule,
-    Named,
     ProducerSettings,
     Project,
     QueueGrant,
@@ -103,7 +103,7 @@ from adapters.gcp.deploy.records import (
     Text,
 )
 from adapters.gcp.deploy.schedules import Untranslatable, cron_schedule, rate_schedule
-from adapters.gcp.package import PORT
+from adapters.gcp.package import PACKAGER, PORT
 from adapters.gcp.payloads import PREFIX as PAYLOADS_PREFIX
 from adapters.gcp.producer import (
     DEDUP_WINDOW,
@@ -116,9 +116,11 @@ from dispatcher import naming
 from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.deploy.model import (
     DeadLetterQueue,
+    Delays,
     Deployment,
     Identity,
     PayloadStore,
+    ProducerAccess,
     Queue,
     Resource,
     ResultStore,
@@ -127,6 +129,7 @@ from dispatcher.deploy.model import (
     Trigger,
     Worker,
 )
+from dispatcher.deploy.package import PackagingError
 from dispatcher.deploy.policy import DeploySettings, FunctionLimits
 
 DAY = 86_400
@@ -160,8 +163,6 @@ CPU_STEPS = ((24 * MIB, 8), (16 * MIB, 6), (8 * MIB, 4), (4 * MIB, 2))
 SECOND_GENERATION_MIN_MB = 512
 #: ``SERVICE-PROJECT_NUMBER`` fits one DNS label (63) with a 12-digit project number.
 MAX_SERVICE_NAME = 63 - 1 - 12
-#: The longest stage (issue 12's naming convention; the Terraform variable checks it).
-MAX_STAGE_LENGTH = 12
 IMAGE_VARIABLE = "image"
 #: Days each kind of object is kept after it was last written.
 RESULT_DAYS = 7
@@ -228,9 +229,7 @@ class GcpPolicy:
         records = decider.records()
         if decider.problems:
             raise UndeployableApp(deployment.app, decider.problems)
-        return GcpPlan(
-            deployment=deployment, records=tuple(records), max_stage_length=MAX_STAGE_LENGTH
-        )
+        return GcpPlan(deployment=deployment, records=tuple(records))
 
 
 #: The policy the GCP plug-in names.
@@ -247,6 +246,12 @@ class Decider:
             for queue, given in settings.queues.items()
             if given
         ]
+        if settings.snapstart:
+            self.problems.append("settings: snapstart: an AWS Lambda setting; Cloud Run has none")
+        try:  # the image's Python and machine, chosen when it is packaged
+            PACKAGER.target(settings.runtime, settings.architecture)
+        except PackagingError as error:
+            self.problems.append(f"settings: {error}")
         self.queues = {q.name: self._queue(q) for q in deployment.of_type(Queue)}
         for task in deployment.tasks:
             problem = deadline_problem(task.timeout_seconds)
@@ -264,15 +269,16 @@ class Decider:
             Worker: self.worker,
             Trigger: self.trigger,
             Schedule: self.schedule,
+            Delays: self.delays,
+            ProducerAccess: self.producer_access,
         }
 
     def records(self) -> list[Record]:
-        """The app-wide accounts, every resource's records in the model's order, then what
-        producers get."""
+        """The app-wide accounts, then every resource's records in the model's order."""
         table = self.handlers()
         records: list[Record] = self.accounts()
         records += [record for r in self.deployment.resources for record in table[type(r)](r)]
-        return records + self.producers()
+        return records
 
     def problem(self, tasks: list[TaskIntent], setting: str, message: str) -> None:
         names = ", ".join(t.name for t in tasks)
@@ -320,22 +326,23 @@ class Decider:
 
     def _names(self, queue: Queue) -> None:
         """Problems with names that would be too long with the longest stage."""
-        queue_id = f"{self.deployment.app}-{'s' * MAX_STAGE_LENGTH}-{queue.queue}"
-        service = f"{queue_id}-worker"
+        app, stage = self.deployment.app, naming.MAX_STAGE_LENGTH
+        queue_id = naming.queue(app, queue.queue).longest()
+        service = naming.function(app, queue.queue).longest()
         tasks = self.deployment.tasks_of(queue.tasks)
-        if len(queue_id) > MAX_QUEUE_ID:
+        if queue_id > MAX_QUEUE_ID:
             self.problem(
                 tasks,
                 "queue",
-                f"the Cloud Tasks queue id would be {len(queue_id)} characters with a "
-                f"{MAX_STAGE_LENGTH}-character stage; Cloud Tasks allows {MAX_QUEUE_ID}",
+                f"the Cloud Tasks queue id would be {queue_id} characters with a "
+                f"{stage}-character stage; Cloud Tasks allows {MAX_QUEUE_ID}",
             )
-        if len(service) > MAX_SERVICE_NAME:
+        if service > MAX_SERVICE_NAME:
             self.problem(
                 tasks,
                 "queue",
-                f"the Cloud Run service name would be {len(service)} characters with a "
-                f"{MAX_STAGE_LENGTH}-character stage; its deterministic URL allows "
+                f"the Cloud Run service name would be {service} characters with a "
+                f"{stage}-character stage; its deterministic URL allows "
                 f"{MAX_SERVICE_NAME}: shorten the app's or the queue's name",
             )
 
@@ -347,14 +354,14 @@ class Decider:
         return [
             ServiceAccount(
                 name=INVOKER,
-                account=Named("invoke"),
+                account=naming.name(app, "invoke"),
                 display_name=f"{app}: invokes its task services",
                 description="Cloud Tasks and Cloud Scheduler sign their pushes as this account; "
                 "it may only invoke the app's Cloud Run services",
             ),
             ServiceAccount(
                 name=ENQUEUER,
-                account=Named("enqueue"),
+                account=naming.name(app, "enqueue"),
                 display_name=f"{app}: sends tasks",
                 description="For producers: may create tasks on the app's queues, hold dedup "
                 "keys, store claim checks and read results",
@@ -371,43 +378,66 @@ class Decider:
             BUCKET_ENV: BucketName(),
         }
 
-    def producers(self) -> list[Record]:
-        """The enqueuer's grants, and the settings producers use."""
-        queues = tuple(q.name for q in self.deployment.of_type(Queue))
-        return [
-            QueueGrant(
-                name=f"{ENQUEUER}-send",
-                queues=queues,
-                role="roles/cloudtasks.enqueuer",
-                account=ENQUEUER,
-            ),
-            ActAsGrant(
-                name=f"{ENQUEUER}-as-invoker",
-                target=INVOKER,
-                role="roles/iam.serviceAccountUser",
-                account=ENQUEUER,
-            ),
-            BucketGrant(
-                name=f"{ENQUEUER}-holds",
-                role="roles/storage.objectUser",
-                account=ENQUEUER,
-                prefixes=(DEDUP_PREFIX, PAYLOADS_PREFIX),
-                condition_title="dedup holds and claim checks only",
-            ),
-            BucketGrant(
-                name=f"{ENQUEUER}-results",
-                role="roles/storage.objectViewer",
-                account=ENQUEUER,
-                prefixes=(RESULTS_PREFIX,),
-                condition_title="results only",
-            ),
+    def producer_access(self, access: ProducerAccess) -> list[Record]:
+        """The enqueuer's grants (create tasks on the queues it sends to and act as the
+        invoker for them; hold dedup keys and store claim checks; read results), and the
+        settings producers use."""
+        queues = tuple(
+            g.resource
+            for g in access.grants
+            if g.access == "send" and isinstance(self.deployment.get(g.resource), Queue)
+        )
+        stores = {type(self.deployment.get(g.resource)) for g in access.grants}
+        records: list[Record] = []
+        if queues:
+            records += [
+                QueueGrant(
+                    name=f"{ENQUEUER}-send",
+                    queues=queues,
+                    role="roles/cloudtasks.enqueuer",
+                    account=ENQUEUER,
+                ),
+                ActAsGrant(
+                    name=f"{ENQUEUER}-as-invoker",
+                    target=INVOKER,
+                    role="roles/iam.serviceAccountUser",
+                    account=ENQUEUER,
+                ),
+            ]
+        if PayloadStore in stores:
+            records.append(
+                BucketGrant(
+                    name=f"{ENQUEUER}-holds",
+                    role="roles/storage.objectUser",
+                    account=ENQUEUER,
+                    prefixes=(DEDUP_PREFIX, PAYLOADS_PREFIX),
+                    condition_title="dedup holds and claim checks only",
+                )
+            )
+        if ResultStore in stores:
+            records.append(
+                BucketGrant(
+                    name=f"{ENQUEUER}-results",
+                    role="roles/storage.objectViewer",
+                    account=ENQUEUER,
+                    prefixes=(RESULTS_PREFIX,),
+                    condition_title="results only",
+                )
+            )
+        records.append(
             ProducerSettings(
-                name="producers",
+                name=access.name,
                 description="The environment of a producer (run it as the enqueuer account)",
                 environment=self.environment(),
                 account=ENQUEUER,
-            ),
-        ]
+            )
+        )
+        return records
+
+    def delays(self, delays: Delays) -> list[Record]:
+        """Nothing: Cloud Tasks holds a task up to 30 days itself, and the receiver hops one
+        due later (:data:`adapters.gcp.producer.MAX_SCHEDULE`); no scheduler is needed."""
+        return []
 
     # --- the records of each model resource --------------------------------------------------
 
@@ -422,7 +452,7 @@ class Decider:
         return [
             TasksQueue(
                 name=queue.name,
-                queue=Named(queue.queue),
+                queue=naming.queue(self.deployment.app, queue.queue),
                 description=f"Tasks {', '.join(queue.tasks)}",
                 max_dispatches_per_second=decided.dispatches_per_second,
                 max_concurrent_dispatches=decided.concurrent_dispatches,
@@ -441,6 +471,7 @@ class Decider:
         return [
             Bucket(
                 name=store.name,
+                bucket=naming.Name(self.deployment.app, BUCKET, scoped=True),
                 description="results, claims, dedup holds, dead letters and claim checks",
                 storage_class="STANDARD",
                 uniform_access=True,
@@ -480,7 +511,7 @@ class Decider:
         return [
             ServiceAccount(
                 name=identity.name,
-                account=Named(f"{worker.queue}-run"),
+                account=naming.name(self.deployment.app, f"{worker.queue}-run"),
                 display_name=f"{self.deployment.app}: runs queue {worker.queue}",
                 description=f"The identity of the {worker.queue} service",
             ),
@@ -522,7 +553,7 @@ class Decider:
         return [
             CloudRunService(
                 name=worker.name,
-                service=Named(f"{worker.queue}-worker"),
+                service=naming.function(self.deployment.app, worker.queue),
                 description=f"Runs the tasks of queue {worker.queue}: {', '.join(worker.tasks)}",
                 image_variable=IMAGE_VARIABLE,
                 port=PORT,
@@ -566,7 +597,7 @@ class Decider:
         return [
             SchedulerJob(
                 name=schedule.name,
-                job=Named(schedule.name),
+                job=naming.name(self.deployment.app, schedule.name),
                 description=f"Runs {schedule.task} on {schedule.expression!r} (UTC)",
                 schedule=line,
                 time_zone=TIME_ZONE,

@@ -3,10 +3,10 @@
 Each record is one Google Cloud resource (or a grant) with every value already chosen.
 ``name`` is the neutral model resource it comes from (or a fixed name for the app-wide
 accounts); writers derive their identifiers from it. Names of cloud resources are
-:class:`Named` parts that follow the deployment's prefix (the app's name and the stage,
-``shop-dev``), which only the deployment knows; values known only when deployed (the project,
-the bucket, an account's e-mail) are symbolic :data:`Setting` values, so that each format
-writes them in its own syntax.
+:class:`~dispatcher.naming.Name` values (the app's name, the stage, the resource's part, and
+for a global name the project and the location), which each format prints with its own
+parameters; values known only when deployed (the project, the bucket, an account's e-mail)
+are symbolic :data:`Setting` values, so that each format writes them in its own syntax.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from dispatcher.deploy.model import Deployment
+from dispatcher.naming import Name
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +25,6 @@ class Skip:
 
     check: str
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Named:
-    """A resource name that follows the deployment's prefix: ``PREFIX-part``."""
-
-    part: str
-
-    def resolve(self, prefix: str) -> str:
-        """The name for the deployment whose prefix is ``prefix`` (``shop-dev``)."""
-        return f"{prefix}-{self.part}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +51,7 @@ class Stage:
 
 @dataclass(frozen=True, slots=True)
 class BucketName:
-    """The name of the app's bucket (``PREFIX-dispatcher-PROJECT``, hashed down to 63)."""
+    """The name of the app's bucket (its :class:`Bucket` record's, hashed down to 63)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +97,7 @@ class TasksQueue:
     """A Cloud Tasks queue with its rate limits and retry schedule."""
 
     name: str
-    queue: Named
+    queue: Name
     description: str
     max_dispatches_per_second: float
     max_concurrent_dispatches: int
@@ -130,6 +120,7 @@ class Bucket:
     each under its prefix and expiring by its own rule."""
 
     name: str
+    bucket: Name
     description: str
     storage_class: str
     uniform_access: bool
@@ -144,7 +135,7 @@ class ServiceAccount:
     """A service account: ``account`` is its id before the prefix and any shortening."""
 
     name: str
-    account: Named
+    account: Name
     display_name: str
     description: str
 
@@ -155,7 +146,7 @@ class CloudRunService:
     ``dispatcher package --provider gcp``, whose command serves it on ``port``)."""
 
     name: str
-    service: Named
+    service: Name
     description: str
     image_variable: str
     port: int
@@ -221,7 +212,7 @@ class SchedulerJob:
     (``POST URL/schedules/TASK``) with the invoker's OIDC token."""
 
     name: str
-    job: Named
+    job: Name
     description: str
     schedule: str
     time_zone: str
@@ -271,7 +262,6 @@ class GcpPlan:
 
     deployment: Deployment
     records: Sequence[Record]
-    max_stage_length: int
 
     def of_type(self, kind: type[T]) -> list[T]:
         """Every record of one type, in order."""

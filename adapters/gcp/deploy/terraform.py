@@ -2,8 +2,8 @@
 ``terraform fmt`` would. Only writes: every value comes from the records; this module knows
 Terraform's resource types, addresses and reference syntax. The skeleton
 (``templates/gcp/terraform/main.tf.j2``) holds the provider, the variables (``project``,
-``region``, ``stage``, ``image``) and the names every resource follows (``local.prefix``,
-``local.bucket``, ``local.service_url``, ``local.account_ids``)."""
+``region``, ``stage``, ``image``) and the names derived from the records' (``local.bucket``,
+``local.service_url``, ``local.account_ids``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from adapters.aws.deploy.names import snake
-from adapters.gcp.config import BUCKET_KEPT, STAGE_PATTERN
+from adapters.gcp.config import BUCKET_KEPT
 from adapters.gcp.deploy.records import (
     AccountEmail,
     ActAsGrant,
@@ -22,7 +22,6 @@ from adapters.gcp.deploy.records import (
     GcpPlan,
     InvokerGrant,
     Joined,
-    Named,
     ProducerSettings,
     Project,
     QueueGrant,
@@ -39,6 +38,7 @@ from adapters.gcp.deploy.records import (
 from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, document, quote
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template
+from dispatcher.naming import MAX_STAGE_LENGTH, STAGE_PATTERN, Name
 
 Blocks = list[Block]
 TEMPLATES = "adapters.gcp.deploy"
@@ -68,9 +68,10 @@ def interpolated(text: str) -> str:
     return quote(text)[1:-1]
 
 
-def prefixed(name: Named) -> Expr:
-    """A name that follows the deployment's prefix: ``"${local.prefix}-payments"``."""
-    return Expr(f'"${{local.prefix}}-{interpolated(name.part)}"')
+def name_expr(name: Name) -> Expr:
+    """A name with the stage, the project and the region as Terraform references:
+    ``"shop-${var.stage}-payments"``."""
+    return Expr(f'"{name.render("-${var.stage}", "${var.project}", "${var.region}")}"')
 
 
 def setting(value: Setting) -> Expr:
@@ -150,7 +151,7 @@ class TerraformRenderer(Renderer[Blocks]):
                 "google_cloud_tasks_queue",
                 snake(record.name),
                 Comment(record.description),
-                Attribute("name", prefixed(record.queue)),
+                Attribute("name", name_expr(record.queue)),
                 Attribute("location", Expr("var.region")),
                 Block(
                     "rate_limits",
@@ -287,14 +288,14 @@ class TerraformRenderer(Renderer[Blocks]):
             ),
             Block("containers", (), container),
         ]
-        deterministic = f'replace(local.service_url, "{{service}}", {prefixed(record.service)})'
+        deterministic = f'replace(local.service_url, "{{service}}", {name_expr(record.service)})'
         return [
             resource(
                 "google_cloud_run_v2_service",
                 name,
                 *comments(record.skips),
                 Comment(record.description),
-                Attribute("name", prefixed(record.service)),
+                Attribute("name", name_expr(record.service)),
                 Attribute("location", Expr("var.region")),
                 Attribute("ingress", record.ingress),
                 Attribute("deletion_protection", record.deletion_protection),
@@ -379,7 +380,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "google_cloud_scheduler_job",
                 snake(record.name),
-                Attribute("name", prefixed(record.job)),
+                Attribute("name", name_expr(record.job)),
                 Attribute("description", record.description),
                 Attribute("region", Expr("var.region")),
                 Attribute("schedule", record.schedule),
@@ -432,8 +433,13 @@ class TerraformRenderer(Renderer[Blocks]):
         ]
 
     def render(self, plan: GcpPlan) -> dict[str, str]:
-        names = {snake(a.name): prefixed(a.account) for a in plan.of_type(ServiceAccount)}
-        blocks = [Block("locals", (), [Attribute("account_names", names)])]
+        names = {snake(a.name): name_expr(a.account) for a in plan.of_type(ServiceAccount)}
+        [bucket] = plan.of_type(Bucket)
+        names_of: list[Item] = [
+            Attribute("bucket_full", name_expr(bucket.bucket)),
+            Attribute("account_names", names),
+        ]
+        blocks = [Block("locals", (), names_of)]
         blocks += [block for fragment in self.fragments(plan) for block in fragment]
         text = render_template(
             TEMPLATES,
@@ -441,7 +447,7 @@ class TerraformRenderer(Renderer[Blocks]):
             deployment=plan.deployment,
             format=self.format,
             stage_pattern=STAGE_PATTERN,
-            max_stage_length=plan.max_stage_length,
+            max_stage_length=MAX_STAGE_LENGTH,
             bucket_kept=BUCKET_KEPT,
             body=document(blocks),
         )

@@ -5,7 +5,8 @@
 #
 # Deploy: `dispatcher package samples.shop:app --provider gcp` writes the
 # receiver's build context; build and push its image, then
-#   terraform apply -var project=PROJECT -var region=REGION -var image=IMAGE [-var stage=dev]
+#   terraform apply -var stage=STAGE -var project=PROJECT -var region=REGION -var image=IMAGE
+# Every resource name follows the stage (dev, prod...).
 # Producers run as the enqueuer account with the environment of output "producer_environment".
 
 terraform {
@@ -31,13 +32,12 @@ variable "region" {
 }
 
 variable "stage" {
-  description = "Deployment stage (dev, prod...), part of every name; empty for none"
+  description = "The deployment's stage (dev, prod...): every resource name and the services' DISPATCHER_STAGE follow it"
   type        = string
-  default     = ""
 
   validation {
-    condition     = var.stage == "" || can(regex("^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$", var.stage))
-    error_message = "The stage is empty or 1 to 12 lower-case letters, digits and inner hyphens."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$", var.stage))
+    error_message = "The stage is 1 to 12 lower-case letters, digits and inner hyphens."
   }
 }
 
@@ -56,12 +56,9 @@ data "google_project" "this" {
 }
 
 locals {
-  # Every name starts with the app's name and the stage (DISPATCHER_STAGE at run time).
-  prefix = var.stage == "" ? "shop" : "shop-${var.stage}"
-  # The bucket name is global: the project ends it; above 63 characters, a hash of it does
-  # (adapters.gcp.config.bucket_name computes the same name).
-  bucket_full = "${local.prefix}-dispatcher-${var.project}"
-  bucket      = length(local.bucket_full) <= 63 ? local.bucket_full : "${replace(substr(local.bucket_full, 0, 50), "/-+$/", "")}-${substr(sha256(local.bucket_full), 0, 12)}"
+  # The bucket name is global: the project and the region end it; above 63 characters, a hash
+  # of it does (adapters.gcp.config.bucket_name computes the same name).
+  bucket = length(local.bucket_full) <= 63 ? local.bucket_full : "${replace(substr(local.bucket_full, 0, 50), "/-+$/", "")}-${substr(sha256(local.bucket_full), 0, 12)}"
   # Cloud Run's deterministic URL of a service, known before the service exists.
   service_url = "https://{service}-${data.google_project.this.number}.${var.region}.run.app"
   # Service account ids have at most 30 characters: a longer one is cut and hashed.
@@ -72,15 +69,16 @@ locals {
 }
 
 locals {
+  bucket_full = "shop-${var.stage}-dispatcher-${var.project}-${var.region}"
   account_names = {
-    invoker                = "${local.prefix}-invoke"
-    enqueuer               = "${local.prefix}-enqueue"
-    inventory_identity     = "${local.prefix}-inventory-run"
-    notifications_identity = "${local.prefix}-notifications-run"
-    orders_identity        = "${local.prefix}-orders-run"
-    payments_identity      = "${local.prefix}-payments-run"
-    reports_identity       = "${local.prefix}-reports-run"
-    shipping_identity      = "${local.prefix}-shipping-run"
+    invoker                = "shop-${var.stage}-invoke"
+    enqueuer               = "shop-${var.stage}-enqueue"
+    inventory_identity     = "shop-${var.stage}-inventory-run"
+    notifications_identity = "shop-${var.stage}-notifications-run"
+    orders_identity        = "shop-${var.stage}-orders-run"
+    payments_identity      = "shop-${var.stage}-payments-run"
+    reports_identity       = "shop-${var.stage}-reports-run"
+    shipping_identity      = "shop-${var.stage}-shipping-run"
   }
 }
 
@@ -98,7 +96,7 @@ resource "google_service_account" "enqueuer" {
 
 resource "google_cloud_tasks_queue" "inventory" {
   # Tasks samples.shop.update_stock
-  name     = "${local.prefix}-inventory"
+  name     = "shop-${var.stage}-inventory"
   location = var.region
 
   rate_limits {
@@ -121,7 +119,7 @@ resource "google_cloud_tasks_queue" "inventory" {
 
 resource "google_cloud_tasks_queue" "notifications" {
   # Tasks samples.shop.send_receipt
-  name     = "${local.prefix}-notifications"
+  name     = "shop-${var.stage}-notifications"
   location = var.region
 
   rate_limits {
@@ -144,7 +142,7 @@ resource "google_cloud_tasks_queue" "notifications" {
 
 resource "google_cloud_tasks_queue" "orders" {
   # Tasks samples.shop.place_order
-  name     = "${local.prefix}-orders"
+  name     = "shop-${var.stage}-orders"
   location = var.region
 
   rate_limits {
@@ -167,7 +165,7 @@ resource "google_cloud_tasks_queue" "orders" {
 
 resource "google_cloud_tasks_queue" "payments" {
   # Tasks samples.shop.charge
-  name     = "${local.prefix}-payments"
+  name     = "shop-${var.stage}-payments"
   location = var.region
 
   rate_limits {
@@ -190,7 +188,7 @@ resource "google_cloud_tasks_queue" "payments" {
 
 resource "google_cloud_tasks_queue" "reports" {
   # Tasks samples.shop.nightly_stock_report
-  name     = "${local.prefix}-reports"
+  name     = "shop-${var.stage}-reports"
   location = var.region
 
   rate_limits {
@@ -213,7 +211,7 @@ resource "google_cloud_tasks_queue" "reports" {
 
 resource "google_cloud_tasks_queue" "shipping" {
   # Tasks samples.shop.ship_order
-  name     = "${local.prefix}-shipping"
+  name     = "shop-${var.stage}-shipping"
   location = var.region
 
   rate_limits {
@@ -347,11 +345,11 @@ resource "google_service_account_iam_member" "inventory_identity_as_invoker" {
 
 resource "google_cloud_run_v2_service" "inventory_worker" {
   # Runs the tasks of queue inventory: samples.shop.update_stock
-  name                = "${local.prefix}-inventory-worker"
+  name                = "shop-${var.stage}-inventory-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-inventory-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-inventory-worker")]
 
   template {
     service_account                  = google_service_account.inventory_identity.email
@@ -465,11 +463,11 @@ resource "google_service_account_iam_member" "notifications_identity_as_invoker"
 
 resource "google_cloud_run_v2_service" "notifications_worker" {
   # Runs the tasks of queue notifications: samples.shop.send_receipt
-  name                = "${local.prefix}-notifications-worker"
+  name                = "shop-${var.stage}-notifications-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-notifications-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-notifications-worker")]
 
   template {
     service_account                  = google_service_account.notifications_identity.email
@@ -583,11 +581,11 @@ resource "google_service_account_iam_member" "orders_identity_as_invoker" {
 
 resource "google_cloud_run_v2_service" "orders_worker" {
   # Runs the tasks of queue orders: samples.shop.place_order
-  name                = "${local.prefix}-orders-worker"
+  name                = "shop-${var.stage}-orders-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-orders-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-orders-worker")]
 
   template {
     service_account                  = google_service_account.orders_identity.email
@@ -701,11 +699,11 @@ resource "google_service_account_iam_member" "payments_identity_as_invoker" {
 
 resource "google_cloud_run_v2_service" "payments_worker" {
   # Runs the tasks of queue payments: samples.shop.charge
-  name                = "${local.prefix}-payments-worker"
+  name                = "shop-${var.stage}-payments-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-payments-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-payments-worker")]
 
   template {
     service_account                  = google_service_account.payments_identity.email
@@ -819,11 +817,11 @@ resource "google_service_account_iam_member" "reports_identity_as_invoker" {
 
 resource "google_cloud_run_v2_service" "reports_worker" {
   # Runs the tasks of queue reports: samples.shop.nightly_stock_report
-  name                = "${local.prefix}-reports-worker"
+  name                = "shop-${var.stage}-reports-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-reports-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-reports-worker")]
 
   template {
     service_account                  = google_service_account.reports_identity.email
@@ -893,7 +891,7 @@ resource "google_cloud_run_v2_service_iam_member" "reports_worker_invoker" {
 }
 
 resource "google_cloud_scheduler_job" "nightly_stock_report_schedule" {
-  name             = "${local.prefix}-nightly-stock-report-schedule"
+  name             = "shop-${var.stage}-nightly-stock-report-schedule"
   description      = "Runs samples.shop.nightly_stock_report on '0 3 * * *' (UTC)"
   region           = var.region
   schedule         = "0 3 * * *"
@@ -960,11 +958,11 @@ resource "google_service_account_iam_member" "shipping_identity_as_invoker" {
 
 resource "google_cloud_run_v2_service" "shipping_worker" {
   # Runs the tasks of queue shipping: samples.shop.ship_order
-  name                = "${local.prefix}-shipping-worker"
+  name                = "shop-${var.stage}-shipping-worker"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = false
-  custom_audiences    = [replace(local.service_url, "{service}", "${local.prefix}-shipping-worker")]
+  custom_audiences    = [replace(local.service_url, "{service}", "shop-${var.stage}-shipping-worker")]
 
   template {
     service_account                  = google_service_account.shipping_identity.email
