@@ -172,7 +172,13 @@ class GcpHarness:
         self.receiver = Receiver(int(service_url.rsplit(":", 1)[1]))
 
     def __enter__(self) -> GcpHarness:
+        from adapters.gcp.producer import GcpBackend
+
         self.receiver.__enter__()
+        self.receiver.build()
+        backend = app.backend  # the receiver's, now on the app
+        assert isinstance(backend, GcpBackend)
+        self.backend = backend
         return self
 
     def __exit__(self, *exc: object) -> None:
