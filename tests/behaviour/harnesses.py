@@ -174,8 +174,7 @@ class GcpHarness:
     def __enter__(self) -> GcpHarness:
         from adapters.gcp.producer import GcpBackend
 
-        self.receiver.__enter__()
-        self.receiver.build()
+        self.receiver.__enter__()  # it loads the app, with its own backend
         backend = app.backend  # the receiver's, now on the app
         assert isinstance(backend, GcpBackend)
         self.backend = backend

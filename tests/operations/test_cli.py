@@ -77,7 +77,6 @@ def _gcp(request: pytest.FixtureRequest) -> Iterator[Backend]:
     path = backend.config.queue_path("default")
     backend.clients.tasks.pause_queue(name=path)
     with Receiver(int(env["DISPATCHER_GCP_SERVICE_URL"].rsplit(":", 1)[1])) as receiver:
-        receiver.build()
         backend = apps.app.backend  # the receiver's, now on the app
         assert isinstance(backend, GcpBackend)
 
