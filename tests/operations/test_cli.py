@@ -36,6 +36,7 @@ class Backend:
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    apps.CALLS.clear()
     if request.param == "local":
         spec = f"local:{tmp_path / 'ops.sqlite3'}"
         apps.app.use(spec)
@@ -133,3 +134,29 @@ def test_dead_letters_and_queues_from_the_command_line(backend: Backend) -> None
     assert code == 0 and "purged 1 dead letter(s)" in out, out
     code, out = _run("dlq", "list", APP, backend=backend)
     assert "0 dead-lettered" in out
+
+
+def test_revoke_and_purge_from_the_command_line(backend: Backend) -> None:
+    revoked = apps.add.delay(1, 2)
+    code, out = _run("revoke", APP, revoked.id, backend=backend)
+    assert (code, out) == (0, f"revoked {revoked.id}\n")
+    backend.drain()
+    assert ("add", (1, 2)) not in apps.CALLS
+    code, out = _run("result", APP, revoked.id, backend=backend)
+    assert code == 1 and f"{revoked.id} revoked:" in out
+    code, out = _run("revoke", APP, revoked.id, backend=backend)
+    assert (code, out) == (
+        2,
+        f"error: {revoked.id} already finished (revoked); nothing to revoke\n",
+    )
+
+    apps.add.delay(3, 4)
+    apps.add.delay(5, 6)
+    code, out = _run("purge", APP, "default", backend=backend, input="n\n")
+    assert code == 1 and "Aborted" in out
+    code, out = _run("purge", APP, "default", "--yes", backend=backend)
+    assert code == 0 and out.startswith("purged default"), out
+    backend.drain()
+    assert apps.CALLS == []
+    code, out = _run("purge", APP, "nope", "--yes", backend=backend)
+    assert code == 2 and "has no queue 'nope'" in out
