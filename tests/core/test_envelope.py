@@ -378,3 +378,19 @@ def test_the_schema_states_the_decoders_limits() -> None:
     for depth in range(wire.MAX_NESTING + 1):
         assert defs[f"json{depth}"]["maximum"] == wire.MAX_NUMBER
         assert defs[f"json{depth}"]["minimum"] == -wire.MAX_NUMBER
+
+
+def test_ids_are_time_ordered_uuid7() -> None:
+    import time
+    import uuid
+
+    from dispatcher.envelope import new_id
+
+    first = new_id()
+    time.sleep(0.002)
+    second = new_id()
+    parsed = uuid.UUID(first)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert str(parsed) == first and first < second
+    assert abs((parsed.int >> 80) - time.time() * 1000) < 60_000  # its first 48 bits: now, ms
+    assert len({new_id() for _ in range(10_000)}) == 10_000
