@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from dispatcher.deploy.package import Packager
+    from dispatcher.deploy.package import PackageBuilder
 
 console = Console()
 errors = Console(stderr=True)
@@ -111,18 +111,22 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
         app: AppArg,
         out: Annotated[
             Path | None,
-            typer.Option("--out", "-o", help="The zip (default build/ and the provider's name)."),
+            typer.Option(
+                "--out",
+                "-o",
+                help="The zip, or the container's build folder (default: under build/).",
+            ),
         ] = None,
         provider: Annotated[
             str, typer.Option(help=f"The cloud whose runtime is packaged ({_known(providers)}).")
         ] = "aws",
     ) -> None:
-        """Build the function's deployment zip and print its size.
+        """Build what the provider deploys and print its size.
 
-        It holds the app, the runtime and its dependencies, without what the platform provides
-        (boto3 on Lambda).
+        A function's zip (AWS Lambda: the app, the runtime and its dependencies, without what
+        the platform provides), or a container's build context (Cloud Run: the app, the
+        runtime, a requirements file and a Dockerfile).
         """
-        from dispatcher.deploy.package import build_package
         from dispatcher.loading import AppNotFound, app_reference, load_app
 
         packager = _packager(provider, providers)
@@ -130,8 +134,8 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
             loaded = load_app(app)
         except AppNotFound as error:
             _fail(str(error))
-        target = out or Path("build") / packager.archive_name(loaded.name)
-        built = build_package(app_reference(loaded, app), target, packager)
+        target = out or packager.default_output(loaded.name)
+        built = packager.build(app_reference(loaded, app), target)
         for warning in built.warnings:
             errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
         console.print(
@@ -143,14 +147,14 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
     return package
 
 
-def _packager(provider: str, providers: list[str]) -> "Packager":
-    from dispatcher.deploy.package import Packager
+def _packager(provider: str, providers: list[str]) -> "PackageBuilder":
+    from dispatcher.deploy.package import PackageBuilder
     from dispatcher.plugins import plugins
 
     plugin = plugins().get(provider)
     if plugin is None or plugin.packager is None:
         _fail(f"no provider {provider!r} packages functions (known: {_known(providers)})")
     packager = plugin.package_builder()
-    if not isinstance(packager, Packager):
-        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.Packager")
+    if not isinstance(packager, PackageBuilder):
+        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.PackageBuilder")
     return packager

@@ -104,6 +104,10 @@ def intent(task: Task[Any, Any]) -> TaskIntent:
         memory_mb=options.memory,
         attempts=options.retry.attempts,
         retry_seconds=options.retry.max_total_delay(),
+        retry_delay=options.retry.delay,
+        retry_backoff=options.retry.backoff,
+        retry_max_delay=options.retry.max_delay,
+        retry_jitter=options.retry.jitter,
         concurrency=options.concurrency,
         rate_limit=Rate(count=rate.count, per_seconds=rate.per) if rate else None,
     )
@@ -130,6 +134,11 @@ def ordered(resources: Iterable[Resource]) -> list[Resource]:
     for resource in by_name.values():
         visit(resource)
     return list(done.values())
+
+
+def _a(kind: str) -> str:
+    """``an AWS Lambda function``, ``a Cloud Run service``."""
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
 
 
 class _Builder:
@@ -192,17 +201,15 @@ class _Builder:
         )
 
     def _memory(self, tasks: list[Task[Any, Any]]) -> int:
-        low, high, kind = self.limits.min_memory_mb, self.limits.max_memory_mb, self.limits.kind
+        low, high, kind = self.limits.min_memory_mb, self.limits.max_memory_mb, _a(self.limits.kind)
         for task in tasks:
             memory = task.options.memory
             if memory > high:
                 self.problem(
-                    task, "memory", f"{memory} MB is above the {high} MB maximum of an {kind}"
+                    task, "memory", f"{memory} MB is above the {high} MB maximum of {kind}"
                 )
             elif memory < low:
-                self.problem(
-                    task, "memory", f"{memory} MB is below the {low} MB minimum of an {kind}"
-                )
+                self.problem(task, "memory", f"{memory} MB is below the {low} MB minimum of {kind}")
         return max(t.options.memory for t in tasks)
 
     def _timeout(self, tasks: list[Task[Any, Any]]) -> int:
@@ -212,8 +219,8 @@ class _Builder:
                 self.problem(
                     task,
                     "timeout",
-                    f"{task.options.timeout:g} s is above the {high} s maximum of an "
-                    f"{self.limits.kind}",
+                    f"{task.options.timeout:g} s is above the {high} s maximum of "
+                    f"{_a(self.limits.kind)}",
                 )
         return math.ceil(max(t.options.timeout for t in tasks))
 

@@ -39,6 +39,10 @@ class TaskIntent(BaseModel):
     memory_mb: int
     attempts: int = Field(ge=1)
     retry_seconds: float = Field(ge=0, description="the longest its retry schedule waits in all")
+    retry_delay: float = Field(default=1.0, ge=0, description="the wait after the first failure")
+    retry_backoff: float = Field(default=2.0, ge=1, description="each wait over the one before")
+    retry_max_delay: float = Field(default=600.0, ge=0, description="the longest single wait")
+    retry_jitter: bool = Field(default=True, description="waits drawn from half to all of it")
     concurrency: int | None = None
     rate_limit: Rate | None = None
 

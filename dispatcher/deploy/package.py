@@ -1,13 +1,19 @@
-"""Build a cloud function's deployment zip: the app, the runtime, and their dependencies.
+"""Build what a provider deploys: a function's zip, or a container's build context.
 
-The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
-own packages; dependencies are copied from the installed distributions (the ``pydantic`` and
-``orjson`` closures). What differs per provider (which of its packages the function needs, what
-the platform already provides, what is left out, the platform compiled code must match, the
-zip's default name) comes from the provider's :class:`Packager`, found through its plug-in.
-Every module ships compiled too: a function's code directory is read-only on Lambda, so Python
-could not cache bytecode there and would compile every module on every cold start. The zip is
-reproducible: sorted entries, fixed timestamps, hash-based bytecode.
+``dispatcher package APP --provider NAME`` asks the provider's plug-in for its builder (any
+object with ``platform``, ``default_output(app)`` and ``build(reference, out)``:
+:class:`PackageBuilder`); this module's :class:`Packager` builds zips (AWS Lambda), and a
+provider that deploys containers brings its own builder (``adapters.gcp.package``) on the
+same helpers (:func:`source_files`, :func:`dependency_closure`).
+
+A zip's runtime is the ``dispatcher`` core (without the generators and the CLI) and the
+provider's own packages; dependencies are copied from the installed distributions (the
+``pydantic`` and ``orjson`` closures). What differs per provider (which of its packages the
+function needs, what the platform already provides, what is left out, the platform compiled
+code must match, the zip's default name) comes from the provider's :class:`Packager`, found
+through its plug-in. Every module ships compiled too: a function's code directory is read-only
+on Lambda, so Python could not cache bytecode there and would compile every module on every
+cold start. The zip is reproducible: sorted entries, fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 #: Distributions the core's runtime needs (the CLI's typer and rich are left out).
 RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
@@ -63,15 +70,38 @@ class Packager:
         """The zip's default file name for ``app``."""
         return self.archive.format(app=app)
 
+    def default_output(self, app: str) -> Path:
+        """Where the zip goes unless told: ``build/<archive name>``."""
+        return Path("build") / self.archive_name(app)
+
+    def build(self, reference: str, out: Path) -> Package:
+        """Write the zip of the app at ``reference`` to ``out``."""
+        return build_package(reference, out, self)
+
 
 @dataclass(frozen=True)
 class Package:
-    """A built zip: where it is, how big, and how many files it holds."""
+    """What was built (a zip, or a folder): where it is, how big, and how many files."""
 
     path: Path
     size: int
     files: int
     warnings: tuple[str, ...]
+
+
+@runtime_checkable
+class PackageBuilder(Protocol):
+    """What ``dispatcher package`` needs of a provider's builder."""
+
+    @property
+    def platform(self) -> str:
+        """What runs the package: ``"AWS Lambda"``, ``"Cloud Run"``."""
+
+    def default_output(self, app: str) -> Path:
+        """Where the package of ``app`` goes unless told."""
+
+    def build(self, reference: str, out: Path) -> Package:
+        """Build the package of the app at ``reference`` into ``out``."""
 
 
 def _name(requirement: str) -> str:
@@ -81,7 +111,9 @@ def _name(requirement: str) -> str:
 def dependency_closure(
     roots: tuple[str, ...] = RUNTIME_REQUIREMENTS, provided: frozenset[str] = frozenset()
 ) -> list[str]:
-    """The installed distributions ``roots`` need (extras left out), minus ``provided``."""
+    """The installed distributions ``roots`` need (extras left out), minus ``provided``. A
+    requirement under an environment marker that is not installed is one this environment
+    does not need (``exceptiongroup; python_version < "3.11"``) and is left out."""
     found: dict[str, None] = {}
     pending = [r.lower() for r in roots]
     while pending:
@@ -90,8 +122,22 @@ def dependency_closure(
             continue
         found[name] = None
         requires = importlib.metadata.distribution(name).requires or []
-        pending += [_name(r) for r in requires if "extra ==" not in r]
+        for requirement in requires:
+            if "extra ==" in requirement:
+                continue
+            needed = _name(requirement)
+            if ";" in requirement and not _installed(needed):
+                continue
+            pending.append(needed)
     return sorted(found)
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _distribution_files(name: str) -> Iterator[tuple[str, Path]]:
@@ -126,15 +172,24 @@ def _source_files(package: str) -> Iterator[tuple[str, Path]]:
             yield f"{prefix}/{path.relative_to(root).as_posix()}", path
 
 
+def source_files(
+    reference: str, packages: tuple[str, ...], excluded: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """Relative path -> file of the app at ``reference`` (its whole top-level package), the
+    core's runtime and ``packages``, without the ``excluded`` path prefixes."""
+    top = reference.partition(":")[0].split(".")[0]
+    left_out = EXCLUDED_PARTS + excluded
+    entries: dict[str, Path] = {}
+    for package in dict.fromkeys([top, "dispatcher", *packages]):
+        for name, path in _source_files(package):
+            if not name.startswith(left_out):
+                entries[name] = path
+    return entries
+
+
 def package_contents(reference: str, packager: Packager) -> dict[str, Path]:
     """Archive name -> file for the function of the app at ``reference``."""
-    top = reference.partition(":")[0].split(".")[0]
-    excluded = EXCLUDED_PARTS + packager.excluded
-    entries: dict[str, Path] = {}
-    for package in dict.fromkeys([top, "dispatcher", *packager.packages]):
-        for name, path in _source_files(package):
-            if not name.startswith(excluded):
-                entries[name] = path
+    entries = source_files(reference, packager.packages, packager.excluded)
     roots = RUNTIME_REQUIREMENTS + packager.requirements
     for distribution in dependency_closure(roots, packager.provided):
         entries.update(dict(_distribution_files(distribution)))
