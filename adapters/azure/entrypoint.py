@@ -43,6 +43,16 @@ def run_schedule(app: str, task: str, timer: Any = None) -> None:
     runner.app.get_task(task).send(dedup_key=f"beat:{task}:{minute.isoformat()}")
 
 
+def queue_name(app_name: str, queue: str) -> str:
+    """The Storage Queue of task queue ``queue`` of the app called ``app_name`` in this
+    deployment's stage (``DISPATCHER_STAGE``): what the generated ``function_app.py`` binds
+    each queue trigger to, when the Functions worker indexes it."""
+    from adapters.azure import names
+
+    stage = os.environ.get(names.STAGE_ENV, "").strip() or None
+    return names.queue_name(app_name, queue, stage)
+
+
 def receiver(app: str) -> QueueReceiver:
     """The receiver of ``app``, made on first use (once per process)."""
     found = _receivers.get(app)
@@ -70,7 +80,9 @@ def _build(reference: str) -> QueueReceiver:
     config = AzureConfig.from_spec(spec)
     # With an account key, results go through the small signed client: the SDK's imports
     # would dominate a cold start (see adapters.azure.lite).
-    entities = LiteEntities(config, names.table_name(app.name)) if config.key else None
+    entities = (
+        LiteEntities(config, names.table_name(app.name, config.stage)) if config.key else None
+    )
     backend = AzureBackend(app, config, entities=entities)
     app.use(backend)
     return QueueReceiver(app, backend)
