@@ -146,7 +146,7 @@ def _warm(folder: Path) -> float:
     from dispatcher.testing import MemoryResults
 
     ours_dir, bare_dir = folder / "ours", folder / "bare"
-    project.write(azure_app.app, REFERENCE, ours_dir)
+    project.write(project.plan_for(azure_app.app, REFERENCE), ours_dir)
     bare_dir.mkdir()
     (bare_dir / "function_app.py").write_text(_BARE.format(function="busy_ms"))
     [ours] = [

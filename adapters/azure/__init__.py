@@ -29,6 +29,9 @@ PLUGIN = Plugin(
         "timer_trigger": "adapters.azure.entrypoint:run_schedule",
     },
     commands=("adapters.azure.emulate:register",),
+    formats={"terraform": "adapters.azure.deploy.terraform:TerraformRenderer"},
+    policy="adapters.azure.deploy.policy:POLICY",
+    packager="adapters.azure.package:PACKAGER",
     extra="azure",
 )
 

@@ -74,10 +74,10 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
         """Write deployable infrastructure for every task of the app.
 
         Nothing is written when a declaration cannot be deployed: each problem gets its own
-        line.
+        line. What a provider leaves out or does not honour is printed as a warning.
         """
         from dispatcher.deploy.errors import UndeployableApp, UnknownFormat
-        from dispatcher.deploy.output import generate, write_files
+        from dispatcher.deploy.output import generate_with_warnings, write_files
         from dispatcher.deploy.policy import DeploySettings
         from dispatcher.loading import AppNotFound
 
@@ -90,7 +90,7 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
             for queue, number in values.items():
                 queues.setdefault(queue, {})[setting] = number
         try:
-            files = generate(app, format, provider, DeploySettings(queues=queues))
+            generated = generate_with_warnings(app, format, provider, DeploySettings(queues=queues))
         except (AppNotFound, UnknownFormat) as error:
             _fail(str(error))
         except UndeployableApp as error:
@@ -100,7 +100,9 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
                 f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
                 "nothing was written"
             )
-        for path in write_files(files, out):
+        for warning in generated.warnings:
+            errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        for path in write_files(generated.files, out):
             console.print(f"wrote {path}", highlight=False)
 
     return infra

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from dispatcher.deploy.policy import DeploySettings, plan
 from dispatcher.deploy.render import policy_for, renderer_for
 from dispatcher.loading import app_reference, load_app
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The files of one format (path -> text), and what the deployer should know about them:
+    the plan's ``warnings`` (a provider that leaves something out says so there)."""
+
+    files: dict[str, str]
+    warnings: tuple[str, ...]
 
 
 def generate(
@@ -19,10 +29,19 @@ def generate(
     Raises :class:`~dispatcher.deploy.errors.UndeployableApp` when the declarations cannot be
     deployed, :class:`~dispatcher.deploy.errors.UnknownFormat` for a format or provider no
     plug-in offers."""
+    return generate_with_warnings(reference, format, provider, settings).files
+
+
+def generate_with_warnings(
+    reference: str, format: str, provider: str = "aws", settings: DeploySettings | None = None
+) -> Generated:
+    """:func:`generate`, with the plan's warnings (a plan may have a ``warnings`` tuple of
+    lines; none when it has not)."""
     renderer = renderer_for(format, provider)
     app = load_app(reference)
     decided = plan(app, policy_for(provider), app_reference(app, reference), settings)
-    return renderer.render(decided)
+    warnings = tuple(str(w) for w in getattr(decided, "warnings", ()))
+    return Generated(renderer.render(decided), warnings)
 
 
 def write_files(files: dict[str, str], out: Path) -> list[Path]:

@@ -19,6 +19,8 @@ SAMPLE_OUTPUTS = {
     "sam": ROOT / "infra" / "shop",
     "serverless": ROOT,
 }
+#: The committed outputs of the other providers, by (provider, format).
+PROVIDER_OUTPUTS = {("azure", "terraform"): ROOT / "infra" / "shop" / "azure" / "terraform"}
 
 
 def tool(relative: str, hint: str = "run `make test` (it installs the validators)") -> Path:
@@ -63,12 +65,14 @@ def run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a validator, capturing its output as text."""
+    """Run a validator, capturing its output as text (``input`` on its standard input)."""
     return subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
         env={**os.environ, **(env or {})},
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,
