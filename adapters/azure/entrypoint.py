@@ -4,8 +4,9 @@
 The app is named by the generated file (``module:attr``); it is loaded on the first call, with
 its backend made from the environment (``AzureWebJobsStorage``, the connection string the
 Function App and its triggers already use; see :mod:`adapters.azure.config`). Importing this
-module costs almost nothing; with an account key, the first message imports no Azure SDK
-(results go through :mod:`adapters.azure.lite`) unless it needs a queue or a blob.
+module costs almost nothing; with an account key or a managed identity (the platform's token
+endpoint), the first message imports no Azure SDK (results go through
+:mod:`adapters.azure.lite`) unless it needs a queue or a blob.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def receiver(app: str) -> QueueReceiver:
 def _build(reference: str) -> QueueReceiver:
     from adapters.azure import names
     from adapters.azure.config import AzureConfig
+    from adapters.azure.identity import ManagedIdentityTokens
     from adapters.azure.lite import LiteEntities
     from adapters.azure.producer import AzureBackend
     from adapters.azure.receiver import QueueReceiver
@@ -78,11 +80,12 @@ def _build(reference: str) -> QueueReceiver:
     app = load_app(reference)
     spec = app.backend_spec if app.backend_spec.startswith("azure") else "azure"
     config = AzureConfig.from_spec(spec)
-    # With an account key, results go through the small signed client: the SDK's imports
-    # would dominate a cold start (see adapters.azure.lite).
-    entities = (
-        LiteEntities(config, names.table_name(app.name, config.stage)) if config.key else None
-    )
+    # With an account key, or the platform's managed identity endpoint (no key: what the
+    # generated infrastructure makes), results go through the small client: the SDK's
+    # imports would dominate a cold start (see adapters.azure.lite).
+    tokens = None if config.key else ManagedIdentityTokens.from_environment(config.client_id)
+    table = names.table_name(app.name, config.stage)
+    entities = LiteEntities(config, table, tokens) if config.key or tokens else None
     backend = AzureBackend(app, config, entities=entities)
     app.use(backend)
     return QueueReceiver(app, backend)
