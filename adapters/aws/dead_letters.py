@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
-from dispatcher import dead_letters, naming
+from dispatcher import dead_letters
 from dispatcher.backend import DeadLetterEntry, Outgoing
 
 if TYPE_CHECKING:
@@ -145,9 +145,7 @@ class SqsDeadLetters:
 
     def _dead_letter_url(self, queue: str) -> str:
         ordered = self.backend.target(queue).ordered
-        return self.backend.queue_url(
-            naming.dead_letter_queue_name(self.backend.app.name, queue, ordered)
-        )
+        return self.backend.queue_url(self.backend.names.dead_letter_queue(queue, ordered))
 
     def _read(self, queue: str) -> list[_Held]:
         url = self._dead_letter_url(queue)

@@ -1,11 +1,14 @@
-"""``dispatcher emulate aws APP``: create the app's queues, DLQs, table and bucket in an
-endpoint (``AWS_ENDPOINT_URL``, LocalStack included; an embedded moto server when none is
-given) and run the local Lambda runtime on them until Ctrl-C. Cheap to import: boto3 and
-moto load only when the command runs."""
+"""``dispatcher emulate aws APP``: create the app's queues, DLQs, table, bucket and schedule
+group in an endpoint (``AWS_ENDPOINT_URL``, LocalStack included; an embedded moto server when
+none is given) and run the local Lambda runtime and the local scheduler of long delays on them
+until Ctrl-C. Names follow ``DISPATCHER_STAGE`` when it is set (no stage by default). Cheap to
+import: boto3 and moto load only when the command runs."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import signal
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
@@ -39,12 +42,16 @@ def emulate_aws(
     wait: Annotated[int, typer.Option(min=0, max=20, help="Long-poll seconds.")] = 5,
 ) -> None:
     """Create the app's AWS resources in a local endpoint and run its Lambda handlers there."""
-    from rich.console import Console
+    from dispatcher.console import console, fail
 
-    console, errors = Console(), Console(stderr=True)
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     region = region or "us-east-1"
+    if endpoint is None and importlib.util.find_spec("moto") is None:
+        fail(
+            "the embedded AWS emulator needs moto; install it with: "
+            "pip install 'faas-dispatcher[aws,emulate]' (or give --endpoint)"
+        )
     with _endpoint(endpoint) as url:
         os.environ["AWS_ENDPOINT_URL"] = url
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -57,28 +64,42 @@ def emulate_aws(
 
             if not isinstance(error, DispatcherError | AppNotFound):
                 raise
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            fail(str(error))
 
 
 def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, console: Console) -> None:
+    from rich.text import Text
+
+    from adapters.aws.local_scheduler import LocalScheduler
     from adapters.aws.producer import AwsBackend
     from adapters.aws.provision import provision
     from adapters.aws.runtime import LocalLambdaRuntime
+    from adapters.aws.scheduler import GROUP_ENV, ROLE_ENV
     from dispatcher.loading import app_reference, load_app
+    from dispatcher.naming import STAGE_ENV
 
     app = load_app(app_ref)
     app.use(f"aws://{region}")
     backend = app.backend
     assert isinstance(backend, AwsBackend)
     made = provision(backend, reference=app_reference(app, app_ref))
+    # The handlers (and anything started from here) schedule long delays in the group.
+    os.environ[GROUP_ENV], os.environ[ROLE_ENV] = made.scheduler.group, made.scheduler.role_arn
     console.print(
         f"[bold]{app.name}[/] on {url} ({region}): {len(made.queues)} queues, "
-        f"table {made.table}, bucket {made.bucket}",
+        f"table {made.table}, bucket {made.bucket}, schedule group {made.scheduler.group}",
         soft_wrap=True,
     )
+    stage = f" {STAGE_ENV}={backend.config.stage}" if backend.config.stage else ""
+    credentials = (
+        f"AWS_ACCESS_KEY_ID={os.environ['AWS_ACCESS_KEY_ID']} "
+        f"AWS_SECRET_ACCESS_KEY={os.environ['AWS_SECRET_ACCESS_KEY']}"
+    )
     console.print(
-        f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}", soft_wrap=True
+        Text(
+            f"send with: AWS_ENDPOINT_URL={url} DISPATCHER_BACKEND=aws://{region}{stage} "
+            f"{credentials} {GROUP_ENV}={made.scheduler.group} {ROLE_ENV}={made.scheduler.role_arn}"
+        )
     )
 
     def report(queue: str, done: int, left: int) -> None:
@@ -88,12 +109,25 @@ def _run(app_ref: str, url: str, region: str, batch_size: int, wait: int, consol
         backend, app_reference(app, app_ref), batch_size=batch_size, wait=wait, on_batch=report
     )
     stop = threading.Event()
+    scheduler = LocalScheduler(
+        backend.clients,
+        made.scheduler.group,
+        on_fire=lambda name: console.print(f"  schedule {name}: due, sent", highlight=False),
+    )
+    firing = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    firing.start()
+    # Our own handlers: a script that starts us in the background (where the shell makes
+    # SIGINT ignored) must still be able to stop us with Ctrl-C's signal or SIGTERM.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, frame: stop.set())
     console.print("running the handlers; Ctrl-C stops")
     try:
         runtime.run(stop)
     except KeyboardInterrupt:
         stop.set()
     finally:
+        stop.set()
+        firing.join(timeout=5)
         runtime.close()
         app.close()
 

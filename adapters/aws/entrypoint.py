@@ -28,6 +28,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dic
 
 
 def _build() -> SqsEventProcessor:
+    from adapters.aws import pacing
     from adapters.aws.config import AwsConfig
     from adapters.aws.lite import LiteClients
     from adapters.aws.producer import AwsBackend
@@ -43,6 +44,7 @@ def _build() -> SqsEventProcessor:
     if not reference:
         raise BackendNotConfigured(f"set {APP_ENV} to the app, as module:attr")
     app = load_app(reference)
+    pacing.install(app)  # a task's rate_limit: each run takes at least its pace
     spec = app.backend_spec if app.backend_spec.startswith("aws") else "aws"
     config = AwsConfig.from_spec(spec)
     backend = AwsBackend(app, config, clients=LiteClients(config))

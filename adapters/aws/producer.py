@@ -1,9 +1,11 @@
 """The producer side: envelopes onto SQS queues (standard or FIFO), in batches of ten,
-with delays past SQS's 900 s by hops and bodies past its size limit by claim check."""
+with delays past SQS's 900 s on EventBridge Scheduler where it is deployed
+(:mod:`adapters.aws.scheduler`), else by hops, and bodies past its size limit by claim check."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import string
 from collections.abc import Sequence
@@ -16,7 +18,9 @@ from adapters.aws.dead_letters import SqsDeadLetters
 from adapters.aws.errors import translate, translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import ClaimChecks
+from adapters.aws.resources import AwsNames
 from adapters.aws.results import DynamoResults
+from adapters.aws.scheduler import DelayScheduler, SchedulerConfig, delay_due, fits
 from dispatcher import naming
 from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
@@ -46,8 +50,9 @@ class QueueTarget(NamedTuple):
 
 
 class AwsBackend:
-    """:class:`~dispatcher.backend.Backend` on SQS (messages), DynamoDB (results) and S3
-    (large bodies). Resource names come from :mod:`dispatcher.naming`."""
+    """:class:`~dispatcher.backend.Backend` on SQS (messages), DynamoDB (results), S3
+    (large bodies) and EventBridge Scheduler (long delays, where deployed). Resource names
+    come from :mod:`dispatcher.naming`, for the stage and account of ``config``."""
 
     def __init__(
         self,
@@ -60,8 +65,10 @@ class AwsBackend:
         self.app, self.config = app, config
         self.clients = clients or Clients(config)
         self.max_message_size = max_message_size
-        self.results = DynamoResults(self.clients, naming.results_table_name(app.name))
-        self.claim_checks = ClaimChecks(self.clients, naming.claim_check_bucket_name(app.name))
+        self.names = AwsNames(app.name, config, self.clients)
+        self.results = DynamoResults(self.clients, self.names.results_table())
+        scheduler = SchedulerConfig.from_environment()
+        self.scheduler = DelayScheduler(self.clients, scheduler) if scheduler else None
         self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}
         self._urls: dict[str, str] = {}
@@ -69,6 +76,11 @@ class AwsBackend:
     def __repr__(self) -> str:
         where = self.config.endpoint or "aws"
         return f"<AwsBackend {self.app.name} {self.config.region} {where}>"
+
+    @functools.cached_property
+    def claim_checks(self) -> ClaimChecks:
+        """The claim-check bucket (its name needs the account: looked up on first use)."""
+        return ClaimChecks(self.clients, self.names.claim_check_bucket())
 
     # --- queues ------------------------------------------------------------------------------
 
@@ -80,7 +92,7 @@ class AwsBackend:
             if ordered is None:
                 spec = self.app.queues.get(queue)
                 ordered = spec.ordered if spec is not None else False
-            name = naming.queue_name(self.app.name, queue, ordered)
+            name = self.names.queue(queue, ordered)
             found = self._targets[queue] = QueueTarget(queue, name, self.queue_url(name), ordered)
         return found
 
@@ -93,10 +105,16 @@ class AwsBackend:
             except Exception as error:
                 mapped = translate(error, f"looking up SQS queue {name!r}")
                 if isinstance(mapped, QueueNotFound):
+                    stage = (
+                        f"stage {self.config.stage!r}"
+                        if self.config.stage
+                        else f"no stage: set {naming.STAGE_ENV} to the deployed one"
+                    )
                     raise QueueNotFound(
                         f"SQS queue {name!r} does not exist in {self.config.region}"
                         f"{' at ' + self.config.endpoint if self.config.endpoint else ''} "
-                        "(deploy the app's infrastructure, or run `dispatcher emulate aws APP`)"
+                        f"({stage}; deploy the app's infrastructure, or run "
+                        "`dispatcher emulate aws APP`)"
                     ) from error
                 if mapped is None:
                     raise
@@ -115,12 +133,40 @@ class AwsBackend:
             return duplicate
         try:
             entry = self.entry(message, target)
+            scheduled = self._scheduled(message, target, entry)
+            if scheduled is not None:
+                return scheduled
             with translated(f"sending {message.envelope.task} to SQS queue {target.name!r}"):
                 response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
         except Exception:
             self._release(message, target)
             raise
         return Receipt(message.envelope.id, str(response.get("MessageId")))
+
+    def _scheduled(
+        self, message: Outgoing, target: QueueTarget, entry: dict[str, Any]
+    ) -> Receipt | None:
+        """Schedule a message whose delay SQS cannot hold on EventBridge Scheduler, when it is
+        deployed and the message can travel there (a standard queue, no claim check, an input
+        within its size); ``None`` when the message goes to SQS (hopping if need be)."""
+        if (
+            self.scheduler is None
+            or target.ordered
+            or message.delay <= MAX_DELAY
+            or CLAIM_CHECK_ATTRIBUTE in entry["MessageAttributes"]
+            or not fits(entry["MessageBody"])
+        ):
+            return None
+        envelope = message.envelope
+        dead_letter = self.names.dead_letter_queue(target.queue, target.ordered)
+        name = self.scheduler.schedule(
+            message_id=envelope.id,
+            body=entry["MessageBody"],
+            due=envelope.eta or delay_due(message.delay),
+            queue_arn=self.names.queue_arn(target.name),
+            dead_letter_arn=self.names.queue_arn(dead_letter),
+        )
+        return Receipt(envelope.id, f"schedule/{self.scheduler.config.group}/{name}")
 
     def send_many(self, messages: Sequence[Outgoing]) -> list[Receipt | SendFailure]:
         """SendMessageBatch in chunks of ten (and at most 1 MiB); one entry per message."""
@@ -134,7 +180,15 @@ class AwsBackend:
             for i in indexes:
                 results[i] = self._duplicate(messages[i], target)
                 if results[i] is None:
-                    entries.append((i, self.entry(messages[i], target)))
+                    entry = self.entry(messages[i], target)
+                    try:
+                        results[i] = self._scheduled(messages[i], target, entry)
+                    except (QueueNotFound, BackendNotConfigured):
+                        raise
+                    except Exception as error:
+                        results[i] = SendFailure(messages[i].envelope.id, str(error), True)
+                    if results[i] is None:
+                        entries.append((i, entry))
             for chunk in _chunks(entries, self.max_message_size):
                 self._send_chunk(target, chunk, messages, results)
             for i in indexes:
@@ -213,7 +267,7 @@ class AwsBackend:
         stats = []
         for queue in queues:
             target = self.target(queue)
-            dlq = naming.dead_letter_queue_name(self.app.name, queue, target.ordered)
+            dlq = self.names.dead_letter_queue(queue, target.ordered)
             with translated(f"counting the messages of {target.name!r}"):
                 counts = self.clients.sqs.get_queue_attributes(
                     QueueUrl=target.url, AttributeNames=names

@@ -1,10 +1,12 @@
 """Create an app's AWS resources in an endpoint (moto, LocalStack, or a sandbox account), as the
 AWS deploy policy decided them: each queue and its DLQ with their attributes and redrive, the
-results table with TTL, the claim-check bucket with its expiry. The rules live in
+results table with TTL, the claim-check bucket with its expiry, the schedule group of long
+delays. Names are resolved for the backend's stage, account and region. The rules live in
 :mod:`adapters.aws.deploy.policy` only; this module carries out the same records the format
-writers print. Functions, mappings, roles, log groups and schedule rules are not created: the
-local Lambda runtime (:mod:`adapters.aws.runtime`) plays them. Deployed infrastructure comes
-from ``dispatcher infra``; this is for local runs and tests."""
+writers print. Functions, mappings, roles, policies, log groups and schedule rules are not
+created: the local Lambda runtime (:mod:`adapters.aws.runtime`) and scheduler
+(:mod:`adapters.aws.local_scheduler`) play them. Deployed infrastructure comes from
+``dispatcher infra``; this is for local runs and tests."""
 
 from __future__ import annotations
 
@@ -22,15 +24,19 @@ from adapters.aws.deploy.records import (
     IamRole,
     LambdaFunction,
     LogGroup,
+    ManagedPolicy,
     S3Bucket,
+    ScheduleGroup,
     ScheduleRule,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
 )
 from adapters.aws.errors import error_code, translated
-from dispatcher.deploy.model import Queue
+from adapters.aws.scheduler import SchedulerConfig
+from dispatcher.deploy.model import Delays, Queue
 from dispatcher.deploy.policy import plan
+from dispatcher.naming import Name
 
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend
@@ -38,12 +44,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Provisioned:
-    """What :func:`provision` made: queue URLs by task queue, and the table and bucket names."""
+    """What :func:`provision` made: queue URLs by task queue, the table and bucket names, and
+    the scheduler of long delays (its group, and the ARN its role would have)."""
 
     queues: dict[str, str]
     dead_letter_queues: dict[str, str]
     table: str
     bucket: str
+    scheduler: SchedulerConfig
 
 
 def provision(
@@ -70,11 +78,18 @@ def provision(
         table[type(record)](record)
     queues = {q.queue: q.name for q in decided.deployment.of_type(Queue)}
     dead = {q.queue: q.dead_letter for q in decided.deployment.of_type(Queue)}
+    [delays] = decided.deployment.of_type(Delays)
+    role = creator.name(decided.get(IamRole, delays.name).role_name)
+    config = backend.config
     return Provisioned(
         queues={task_queue: creator.urls[name] for task_queue, name in queues.items()},
         dead_letter_queues={task_queue: creator.urls[name] for task_queue, name in dead.items()},
-        table=_only(decided, DynamoTable).table_name,
-        bucket=_only(decided, S3Bucket).bucket_name,
+        table=creator.name(_only(decided, DynamoTable).table_name),
+        bucket=creator.name(_only(decided, S3Bucket).bucket_name),
+        scheduler=SchedulerConfig(
+            group=creator.name(_only(decided, ScheduleGroup).group_name),
+            role_arn=f"arn:{config.partition}:iam::{backend.names.account}:role/{role}",
+        ),
     )
 
 
@@ -98,8 +113,10 @@ class Creator:
             SqsQueue: self.queue,
             DynamoTable: self.table,
             S3Bucket: self.bucket,
+            ScheduleGroup: self.schedule_group,
             SqsQueuePolicy: self.not_emulated,
             IamRole: self.not_emulated,
+            ManagedPolicy: self.not_emulated,
             LogGroup: self.not_emulated,
             LambdaFunction: self.not_emulated,
             EventSourceMapping: self.not_emulated,
@@ -107,9 +124,17 @@ class Creator:
         }
 
     def not_emulated(self, record: Any) -> None:
-        """Played by the local Lambda runtime (or, for schedules, not run locally)."""
+        """Played by the local Lambda runtime and scheduler (cron rules are not run)."""
+
+    def name(self, name: Name) -> str:
+        """A decided name for the backend's stage, account and region."""
+        names = self.backend.names
+        if name.scoped:
+            return name.resolve(names.stage, names.account, self.backend.config.region)
+        return name.resolve(names.stage)
 
     def queue(self, record: SqsQueue | SqsDeadLetterQueue) -> None:
+        name = self.name(record.queue_name)
         attributes = {"MessageRetentionPeriod": str(record.retention_seconds)}
         if record.fifo:
             attributes["FifoQueue"] = "true"
@@ -126,18 +151,17 @@ class Creator:
                 }
             )
         sqs = self.backend.clients.sqs
-        with translated(f"creating SQS queue {record.queue_name!r}"):
-            url = str(
-                sqs.create_queue(QueueName=record.queue_name, Attributes=attributes)["QueueUrl"]
-            )
+        with translated(f"creating SQS queue {name!r}"):
+            url = str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
             found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         self.urls[record.name], self.arns[record.name] = url, found["Attributes"]["QueueArn"]
 
     def table(self, record: DynamoTable) -> None:
         dynamodb = self.backend.clients.dynamodb
+        name = self.name(record.table_name)
         try:
             dynamodb.create_table(
-                TableName=record.table_name,
+                TableName=name,
                 KeySchema=[{"AttributeName": record.key, "KeyType": "HASH"}],
                 AttributeDefinitions=[
                     {"AttributeName": record.key, "AttributeType": record.key_type}
@@ -146,20 +170,19 @@ class Creator:
             )
         except Exception as error:
             if error_code(error) != "ResourceInUseException":
-                with translated(f"creating DynamoDB table {record.table_name!r}"):
+                with translated(f"creating DynamoDB table {name!r}"):
                     raise
             return
-        with translated(f"enabling TTL on DynamoDB table {record.table_name!r}"):
-            dynamodb.get_waiter("table_exists").wait(
-                TableName=record.table_name, WaiterConfig={"Delay": 1}
-            )
+        with translated(f"enabling TTL on DynamoDB table {name!r}"):
+            dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
             dynamodb.update_time_to_live(
-                TableName=record.table_name,
+                TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": record.ttl_attribute},
             )
 
     def bucket(self, record: S3Bucket) -> None:
         s3 = self.backend.clients.s3
+        name = self.name(record.bucket_name)
         region = self.backend.config.region
         location = (
             {}
@@ -167,10 +190,10 @@ class Creator:
             else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         )
         try:
-            s3.create_bucket(Bucket=record.bucket_name, **location)
+            s3.create_bucket(Bucket=name, **location)
         except Exception as error:
             if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                with translated(f"creating S3 bucket {record.bucket_name!r}"):
+                with translated(f"creating S3 bucket {name!r}"):
                     raise
         rule = {
             "ID": record.lifecycle_rule,
@@ -181,7 +204,17 @@ class Creator:
                 "DaysAfterInitiation": record.abort_multipart_after_days
             },
         }
-        with translated(f"setting the lifecycle of S3 bucket {record.bucket_name!r}"):
+        with translated(f"setting the lifecycle of S3 bucket {name!r}"):
             s3.put_bucket_lifecycle_configuration(
-                Bucket=record.bucket_name, LifecycleConfiguration={"Rules": [rule]}
+                Bucket=name, LifecycleConfiguration={"Rules": [rule]}
             )
+
+    def schedule_group(self, record: ScheduleGroup) -> None:
+        name = self.name(record.group_name)
+        scheduler = self.backend.clients.get("scheduler")
+        try:
+            scheduler.create_schedule_group(Name=name)
+        except Exception as error:
+            if error_code(error) != "ConflictException":
+                with translated(f"creating schedule group {name!r}"):
+                    raise

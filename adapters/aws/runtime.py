@@ -142,7 +142,9 @@ class RuntimeStats:
 
 class LocalLambdaRuntime:
     """Polls the app's queues and feeds them to the handler, as Lambda does: in a separate
-    process per queue, or through ``invoke`` (in this process; for tests and benchmarks)."""
+    process per queue (``queue_env`` adds a queue's own variables, as each function has its
+    own environment and role), or through ``invoke`` (in this process; for tests and
+    benchmarks)."""
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class LocalLambdaRuntime:
         batch_size: int = 10,
         wait: float = 1.0,
         env: Mapping[str, str] | None = None,
+        queue_env: Mapping[str, Mapping[str, str]] | None = None,
         on_batch: Callable[[str, int, int], None] | None = None,
         invoke: Invoke | None = None,
     ) -> None:
@@ -161,7 +164,11 @@ class LocalLambdaRuntime:
         self.batch_size, self.wait, self.on_batch = batch_size, wait, on_batch
         self.env = {**os.environ, **self._handler_env(), **(env or {})}
         self.queues = list(backend.app.queues)
-        self.processes = {q: HandlerProcess(handler, self.env) for q in self.queues}
+        # Each queue's function has its own environment (and role's credentials) on Lambda.
+        self.processes = {
+            q: HandlerProcess(handler, {**self.env, **(queue_env or {}).get(q, {})})
+            for q in self.queues
+        }
         self.stats = RuntimeStats()
         self._arns: dict[str, str] = {}
         self._lock = threading.Lock()

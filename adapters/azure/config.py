@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from adapters.azure.names import STAGE_ENV, InvalidAzureName, check_stage
+from adapters.azure.names import STAGE_ENV, check_stage
 from dispatcher.errors import BackendNotConfigured
 
 #: Environment variables holding a connection string, in the order they are read.
@@ -78,8 +78,8 @@ class AzureConfig(NamedTuple):
             raise BackendNotConfigured(f"not an Azure backend spec: {spec!r}")
         try:
             stage = check_stage(env.get(STAGE_ENV, "").strip())
-        except InvalidAzureName as error:
-            raise BackendNotConfigured(str(error)) from None
+        except ValueError as error:  # dispatcher.naming.InvalidStage
+            raise BackendNotConfigured(f"{STAGE_ENV}: {error}") from None
         account = rest.removeprefix("//").strip("/ ")
         connection = next((env[name] for name in CONNECTION_ENVS if env.get(name)), None)
         if connection:

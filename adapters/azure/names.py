@@ -1,13 +1,15 @@
-"""Azure's names for an app's resources, with the parts :mod:`dispatcher.naming` gives them,
-checked against Azure's naming rules (Azurite enforces only some of them), one clear error each.
+"""Azure's names for an app's resources, built by :mod:`dispatcher.naming` (the convention every
+provider follows) and checked against Azure's naming rules (Azurite enforces only some of
+them), one clear error each.
 
 Every name starts with the app's *prefix*: its name, then the deployment's stage when there is
-one (``shop``, ``shop-dev``), as issue 12's convention has it for every provider. The stage
-comes from ``DISPATCHER_STAGE`` (:data:`STAGE_ENV`; unset or empty: none), which the generated
-infrastructure sets from its Terraform variable ``stage``
-(:mod:`adapters.azure.deploy.terraform` prints the same names as HCL expressions, and a test
-has Terraform evaluate them against these functions). Names that allow only letters and
-digits (tables, storage accounts) take the prefix without its hyphens (:func:`compact`).
+one (``shop``, ``shop-dev``). The stage comes from ``DISPATCHER_STAGE``
+(:data:`dispatcher.naming.STAGE_ENV`; unset or empty: none), which the generated infrastructure
+sets from its Terraform variable ``stage`` (:mod:`adapters.azure.deploy.terraform` prints the
+same names as HCL expressions, and a test has Terraform evaluate them against these
+functions). Names that allow only letters and digits (tables, storage accounts) take the
+prefix without its hyphens (:func:`compact`); the storage account and the Function App, whose
+names are global, are the writer's (cut and hashed).
 
 Rules relied on:
 
@@ -30,26 +32,24 @@ from __future__ import annotations
 
 import re
 
+from dispatcher import naming
 from dispatcher.errors import BackendNotConfigured
 
 #: The suffix of the queue the Functions host (and our runtime) moves poison messages to.
 POISON_SUFFIX = "-poison"
 #: The parts that follow the prefix, as :mod:`dispatcher.naming` names them.
-RESULTS = "results"
-CLAIM_CHECKS = "claim-checks"
+RESULTS = naming.results_table("").part
+CLAIM_CHECKS = naming.claim_check_bucket("").part
 #: The longest queue name Azure accepts.
 MAX_QUEUE_NAME = 63
 #: The longest task queue name that still has a poison queue.
 MAX_POISONABLE_QUEUE_NAME = MAX_QUEUE_NAME - len(POISON_SUFFIX)
 
-#: The environment variable naming the deployment's stage (unset or empty: no stage).
-STAGE_ENV = "DISPATCHER_STAGE"
-#: What a stage may be: 1 to 12 lower-case letters and digits with inner hyphens (valid in every
-#: name below; the Terraform variable checks the same pattern).
-STAGE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$"
-MAX_STAGE_LENGTH = 12
+#: The stage: as :mod:`dispatcher.naming` reads and checks it.
+STAGE_ENV = naming.STAGE_ENV
+STAGE_PATTERN = naming.STAGE_PATTERN
+MAX_STAGE_LENGTH = naming.MAX_STAGE_LENGTH
 
-_STAGE = re.compile(STAGE_PATTERN)
 _HYPHENATED = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 _TABLE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
@@ -63,23 +63,14 @@ class InvalidAzureName(BackendNotConfigured, ValueError):
 
 
 def check_stage(stage: str | None) -> str | None:
-    """``stage`` if valid (``None`` or empty: no stage); :class:`InvalidAzureName` if not."""
-    if not stage:
-        return None
-    if not _STAGE.match(stage):
-        raise InvalidAzureName(
-            "stage",
-            stage,
-            f"use 1 to {MAX_STAGE_LENGTH} lower-case letters, digits and inner hyphens "
-            f"(like dev or prod-eu), in {STAGE_ENV}",
-        )
-    return stage
+    """``stage`` if valid (``None`` or empty: no stage); :class:`dispatcher.naming.InvalidStage`
+    if not."""
+    return naming.check_stage(stage)
 
 
 def prefix(app: str, stage: str | None = None) -> str:
     """What every name of ``app`` starts with: ``shop``, or ``shop-dev`` with a stage."""
-    stage = check_stage(stage)
-    return f"{app}-{stage}" if stage else app
+    return naming.prefix(app, stage)
 
 
 def compact(app: str, stage: str | None = None) -> str:
@@ -103,7 +94,7 @@ def _hyphenated(kind: str, name: str, longest: int) -> str:
 def queue_name(app: str, queue: str, stage: str | None = None) -> str:
     """The Storage Queue of task queue ``queue``: ``shop-payments``, ``shop-dev-payments``
     (at most 56 characters, so that its poison queue's name is valid too)."""
-    name = f"{prefix(app, stage)}-{queue}"
+    name = naming.queue_name(app, queue, stage=stage)
     if len(name) > MAX_POISONABLE_QUEUE_NAME:
         raise InvalidAzureName(
             "queue",
@@ -127,7 +118,7 @@ def source_of_poison_queue(poison: str) -> str:
 def table_name(app: str, stage: str | None = None) -> str:
     """The results table: :func:`dispatcher.naming.results_table_name` without its hyphens
     (``shopresults``, ``shopdevresults``), since table names are letters and digits only."""
-    name = compact(app, stage) + RESULTS
+    name = naming.results_table_name(app, stage=stage).replace("-", "")
     if not _TABLE.match(name):
         raise InvalidAzureName(
             "table",
@@ -140,7 +131,7 @@ def table_name(app: str, stage: str | None = None) -> str:
 
 def container_name(app: str, stage: str | None = None) -> str:
     """The claim-check container: ``shop-claim-checks``, ``shop-dev-claim-checks``."""
-    return _hyphenated("container", f"{prefix(app, stage)}-{CLAIM_CHECKS}", 63)
+    return _hyphenated("container", naming.claim_check_bucket_name(app, stage=stage), 63)
 
 
 def task_queue_of(app: str, queue: str, stage: str | None = None) -> str:

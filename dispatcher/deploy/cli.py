@@ -14,12 +14,20 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from dispatcher.deploy.package import PackageBuilder
+    from dispatcher.deploy.package import Packager
 
 console = Console()
 errors = Console(stderr=True)
 
 AppArg = Annotated[str, typer.Argument(help="The app: package.module[:attr], e.g. samples.shop")]
+RuntimeOption = Annotated[
+    str | None,
+    typer.Option(help="The functions' runtime, e.g. python3.13 (default: the newest offered)."),
+]
+ArchitectureOption = Annotated[
+    str | None,
+    typer.Option(help="The functions' architecture, e.g. arm64 (default: x86_64 on AWS)."),
+]
 
 
 def register(cli: typer.Typer, groups: Mapping[str, typer.Typer] | None = None) -> None:
@@ -34,7 +42,9 @@ def register(cli: typer.Typer, groups: Mapping[str, typer.Typer] | None = None) 
 
 
 def _fail(message: str) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.text import Text
+
+    errors.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -70,13 +80,22 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
             list[str] | None,
             typer.Option(help="Seconds to gather a batch for a queue, QUEUE=S (repeatable)."),
         ] = None,
+        runtime: RuntimeOption = None,
+        architecture: ArchitectureOption = None,
+        snapstart: Annotated[
+            bool,
+            typer.Option(
+                "--snapstart",
+                help="Start functions from a snapshot (AWS Lambda SnapStart, python3.12+).",
+            ),
+        ] = False,
     ) -> None:
         """Write deployable infrastructure for every task of the app.
 
         Nothing is written when a declaration cannot be deployed: each problem gets its own
         line. What a provider leaves out or does not honour is printed as a warning.
         """
-        from dispatcher.deploy.errors import UndeployableApp, UnknownFormat
+        from dispatcher.deploy.errors import UndeployableApp, UnknownFormat, UnsupportedResource
         from dispatcher.deploy.output import generate_with_warnings, write_files
         from dispatcher.deploy.policy import DeploySettings
         from dispatcher.loading import AppNotFound
@@ -89,13 +108,18 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
         for setting, values in given.items():
             for queue, number in values.items():
                 queues.setdefault(queue, {})[setting] = number
+        settings = DeploySettings(
+            queues=queues, runtime=runtime, architecture=architecture, snapstart=snapstart
+        )
         try:
-            generated = generate_with_warnings(app, format, provider, DeploySettings(queues=queues))
-        except (AppNotFound, UnknownFormat) as error:
+            generated = generate_with_warnings(app, format, provider, settings, out=out)
+        except (AppNotFound, UnknownFormat, UnsupportedResource) as error:
             _fail(str(error))
         except UndeployableApp as error:
+            from rich.text import Text
+
             for problem in error.problems:
-                errors.print(f"[red]✗[/] {problem}", highlight=False)
+                errors.print(Text.assemble(("✗ ", "red"), problem), soft_wrap=True)
             _fail(
                 f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
                 "nothing was written"
@@ -113,50 +137,53 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
         app: AppArg,
         out: Annotated[
             Path | None,
-            typer.Option(
-                "--out",
-                "-o",
-                help="The zip, or the container's build folder (default: under build/).",
-            ),
+            typer.Option("--out", "-o", help="The zip (default build/ and the provider's name)."),
         ] = None,
         provider: Annotated[
             str, typer.Option(help=f"The cloud whose runtime is packaged ({_known(providers)}).")
         ] = "aws",
+        runtime: RuntimeOption = None,
+        architecture: ArchitectureOption = None,
     ) -> None:
-        """Build what the provider deploys and print its size.
+        """Build the function's deployment zip and print its size.
 
-        A function's zip (AWS Lambda: the app, the runtime and its dependencies, without what
-        the platform provides), or a container's build context (Cloud Run: the app, the
-        runtime, a requirements file and a Dockerfile).
+        It holds the app, the runtime and its dependencies installed for the functions'
+        platform, without what the platform provides (boto3 on Lambda).
         """
+        from dispatcher.deploy.output import PACKAGE_FOLDER
+        from dispatcher.deploy.package import PackagingError
         from dispatcher.loading import AppNotFound, app_reference, load_app
 
         packager = _packager(provider, providers)
         try:
+            platform = packager.target(runtime, architecture)
             loaded = load_app(app)
-        except AppNotFound as error:
+        except (AppNotFound, PackagingError) as error:
             _fail(str(error))
-        target = out or packager.default_output(loaded.name)
-        built = packager.build(app_reference(loaded, app), target)
+        target = out or Path(PACKAGE_FOLDER) / packager.archive_name(loaded.name)
+        try:
+            built = packager.build(app_reference(loaded, app), target, platform)
+        except PackagingError as error:
+            _fail(str(error))
         for warning in built.warnings:
-            errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         console.print(
             f"wrote {built.path}: {built.size / 1_048_576:.2f} MiB ({built.size} bytes), "
-            f"{built.files} files",
+            f"{built.files} files, for {platform.runtime} on {platform.architecture}",
             highlight=False,
         )
 
     return package
 
 
-def _packager(provider: str, providers: list[str]) -> "PackageBuilder":
-    from dispatcher.deploy.package import PackageBuilder
+def _packager(provider: str, providers: list[str]) -> "Packager":
+    from dispatcher.deploy.package import Packager
     from dispatcher.plugins import plugins
 
     plugin = plugins().get(provider)
     if plugin is None or plugin.packager is None:
         _fail(f"no provider {provider!r} packages functions (known: {_known(providers)})")
     packager = plugin.package_builder()
-    if not isinstance(packager, PackageBuilder):
-        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.PackageBuilder")
+    if not isinstance(packager, Packager):
+        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.Packager")
     return packager

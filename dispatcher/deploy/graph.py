@@ -19,10 +19,12 @@ from dispatcher import naming
 from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.deploy.model import (
     DeadLetterQueue,
+    Delays,
     Deployment,
     Grant,
     Identity,
     PayloadStore,
+    ProducerAccess,
     Queue,
     Rate,
     Resource,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 RESULTS = "results"
 PAYLOADS = "claim-checks"
+DELAYS = "delays"
+PRODUCERS = "producers"
 
 
 def build(
@@ -156,12 +160,12 @@ class _Builder:
         app = self.app.name
         dlq = DeadLetterQueue(
             name=f"{spec.name}-dlq",
-            physical_name=naming.dead_letter_queue_name(app, spec.name, spec.ordered),
+            physical_name=naming.dead_letter_queue(app, spec.name, spec.ordered),
             ordered=spec.ordered,
         )
         queue = Queue(
             name=spec.name,
-            physical_name=naming.queue_name(app, spec.name, spec.ordered),
+            physical_name=naming.queue(app, spec.name, spec.ordered),
             queue=spec.name,
             ordered=spec.ordered,
             tasks=spec.tasks,
@@ -174,12 +178,13 @@ class _Builder:
             Grant(resource=dlq.name, access="send"),
             Grant(resource=RESULTS, access="read_write"),
             Grant(resource=PAYLOADS, access="read_write"),
+            Grant(resource=DELAYS, access="schedule"),
             Grant(resource=worker_name, access="write_logs"),
         ]
         identity = Identity(name=identity_name, worker=worker_name, grants=tuple(grants))
         worker = Worker(
             name=worker_name,
-            physical_name=naming.function_name(app, spec.name),
+            physical_name=naming.function(app, spec.name),
             queue=queue.name,
             tasks=spec.tasks,
             memory_mb=self._memory(tasks),
@@ -192,13 +197,23 @@ class _Builder:
             self._schedule(task, queue)
 
     def add_stores(self) -> None:
+        """The results store, the claim-check store, long delays, and what producers may do."""
         app = self.app.name
-        self.resources.append(
-            ResultStore(name=RESULTS, physical_name=naming.results_table_name(app))
-        )
-        self.resources.append(
-            PayloadStore(name=PAYLOADS, physical_name=naming.claim_check_bucket_name(app))
-        )
+        queues = tuple(self.app.queues)
+        self.resources += [
+            ResultStore(name=RESULTS, physical_name=naming.results_table(app)),
+            PayloadStore(name=PAYLOADS, physical_name=naming.claim_check_bucket(app)),
+            Delays(name=DELAYS, queues=queues),
+            ProducerAccess(
+                name=PRODUCERS,
+                grants=(
+                    *(Grant(resource=q, access="send") for q in queues),
+                    Grant(resource=RESULTS, access="send"),
+                    Grant(resource=PAYLOADS, access="send"),
+                    Grant(resource=DELAYS, access="schedule"),
+                ),
+            ),
+        ]
 
     def _memory(self, tasks: list[Task[Any, Any]]) -> int:
         low, high, kind = self.limits.min_memory_mb, self.limits.max_memory_mb, _a(self.limits.kind)

@@ -6,8 +6,9 @@ concurrency and rate limit; which queues are ordered; what runs on a schedule; w
 what. Everything a provider decides from that intent (an SQS visibility timeout, a batching
 window, a Cloud Tasks retry config, a ``host.json``) is the provider's deploy policy's job
 (:mod:`dispatcher.deploy.policy`). Units are seconds and megabytes. ``name`` identifies a
-resource inside the model; ``physical_name`` is the name the cloud resource gets (from
-:mod:`dispatcher.naming`).
+resource inside the model; ``physical_name`` is the name the cloud resource gets, as a
+:class:`~dispatcher.naming.Name` whose stage is filled in when it is deployed (from
+:mod:`dispatcher.naming`, which every provider follows).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from dispatcher.naming import Name
 
 RESOURCE_NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
@@ -63,7 +66,7 @@ class DeadLetterQueue(Resource):
     """Where a queue's messages go once their attempts are spent, kept for replay."""
 
     kind: Literal["dead_letter_queue"] = "dead_letter_queue"
-    physical_name: str
+    physical_name: Name
     ordered: bool
 
 
@@ -71,7 +74,7 @@ class Queue(Resource):
     """A task queue, which hands what its worker cannot finish to its dead-letter queue."""
 
     kind: Literal["queue"] = "queue"
-    physical_name: str
+    physical_name: Name
     queue: str
     ordered: bool
     tasks: tuple[str, ...]
@@ -85,7 +88,7 @@ class ResultStore(Resource):
     """Where results and idempotency records live, expiring on their own."""
 
     kind: Literal["result_store"] = "result_store"
-    physical_name: str
+    physical_name: Name
 
 
 class PayloadStore(Resource):
@@ -93,7 +96,7 @@ class PayloadStore(Resource):
     messages may still be replayed."""
 
     kind: Literal["payload_store"] = "payload_store"
-    physical_name: str
+    physical_name: Name
 
 
 class Worker(Resource):
@@ -101,7 +104,7 @@ class Worker(Resource):
     and as long as the slowest one may take."""
 
     kind: Literal["worker"] = "worker"
-    physical_name: str
+    physical_name: Name
     queue: str
     tasks: tuple[str, ...]
     memory_mb: int
@@ -139,7 +142,18 @@ class Schedule(Resource):
         return (self.queue,)
 
 
-Access = Literal["consume", "send", "read_write", "write_logs"]
+class Delays(Resource):
+    """Messages may wait longer than a queue can hold them (long countdowns): the platform's
+    scheduler, where it has one, puts them on their ``queues`` when they are due."""
+
+    kind: Literal["delays"] = "delays"
+    queues: tuple[str, ...]
+
+    def dependencies(self) -> tuple[str, ...]:
+        return self.queues
+
+
+Access = Literal["consume", "send", "read_write", "write_logs", "schedule"]
 
 
 class Grant(BaseModel):
@@ -162,8 +176,29 @@ class Identity(Resource):
         return tuple(dict.fromkeys(g.resource for g in self.grants if g.resource != self.worker))
 
 
+class ProducerAccess(Resource):
+    """What code outside the workers that sends tasks (a web app, a script) may do: send to
+    the app's queues, hold dedup keys and read results, store claim checks, schedule long
+    delays. Deployed as something producers attach to themselves (an IAM managed policy)."""
+
+    kind: Literal["producer_access"] = "producer_access"
+    grants: tuple[Grant, ...]
+
+    def dependencies(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(g.resource for g in self.grants))
+
+
 AnyResource = Annotated[
-    DeadLetterQueue | Queue | ResultStore | PayloadStore | Worker | Trigger | Schedule | Identity,
+    DeadLetterQueue
+    | Queue
+    | ResultStore
+    | PayloadStore
+    | Delays
+    | Worker
+    | Trigger
+    | Schedule
+    | Identity
+    | ProducerAccess,
     Field(discriminator="kind"),
 ]
 
@@ -173,10 +208,12 @@ RESOURCE_TYPES: tuple[type[Resource], ...] = (
     Queue,
     ResultStore,
     PayloadStore,
+    Delays,
     Worker,
     Trigger,
     Schedule,
     Identity,
+    ProducerAccess,
 )
 
 

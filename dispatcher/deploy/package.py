@@ -1,50 +1,71 @@
-"""Build what a provider deploys: a function's zip, or a container's build context.
+"""Build a cloud function's deployment zip: the app, the runtime, and their dependencies, for
+the function's platform.
 
-``dispatcher package APP --provider NAME`` asks the provider's plug-in for its builder (any
-object with ``platform``, ``default_output(app)`` and ``build(reference, out)``:
-:class:`PackageBuilder`); this module's :class:`Packager` builds zips (AWS Lambda), and a
-provider that deploys containers brings its own builder (``adapters.gcp.package``) on the
-same helpers (:func:`source_files`, :func:`dependency_closure`).
+The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
+own packages, copied from this checkout or installation. Dependencies (the ``pydantic``
+and ``orjson`` closures) are installed by pip for the function's platform and Python version
+(``--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.14``), never copied
+from this interpreter, whose compiled extensions may be for another system, machine or Python;
+the versions installed here are the constraints, so a zip holds what the tests ran. What differs
+per provider (its packages, what the platform already provides, what is left out, its runtimes
+and architectures, the zip's default name) comes from the provider's :class:`Packager`, found
+through its plug-in.
 
-A zip's runtime is the ``dispatcher`` core (without the generators and the CLI) and the
-provider's own packages; dependencies are copied from the installed distributions (the
-``pydantic`` and ``orjson`` closures). What differs per provider (which of its packages the
-function needs, what the platform already provides, what is left out, the platform compiled
-code must match, the zip's default name) comes from the provider's :class:`Packager`, found
-through its plug-in. Every module ships compiled too: a function's code directory is read-only
-on Lambda, so Python could not cache bytecode there and would compile every module on every
-cold start. The zip is reproducible: sorted entries, fixed timestamps, hash-based bytecode.
+Every module ships compiled too, by an interpreter of the function's Python version when this
+machine has one (a function's code directory is read-only on Lambda, so Python could not cache
+bytecode there and would compile every module on every cold start); without one, the zip holds
+sources only and :attr:`Package.warnings` says so. The zip is reproducible: sorted entries,
+fixed timestamps, hash-based bytecode.
 """
 
 from __future__ import annotations
 
+import glob
 import importlib.metadata
 import importlib.util
-import platform
-import py_compile
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+
+from dispatcher.errors import DispatcherError
 
 #: Distributions the core's runtime needs (the CLI's typer and rich are left out).
 RUNTIME_REQUIREMENTS = ("pydantic", "orjson")
 #: Source folders of the core that a function never imports.
 EXCLUDED_PARTS = ("dispatcher/deploy/", "dispatcher/cli.py")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+PIP_TIMEOUT = 600
+
+
+class PackagingError(DispatcherError, RuntimeError):
+    """The zip cannot be built: an unknown runtime or architecture, or pip failed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Architecture:
+    """A function architecture: the machine Python reports there, and pip's platform tag for
+    wheels that run on it."""
+
+    machine: str
+    platform: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """The platform a function runs on: compiled dependencies must match it."""
+    """The platform one zip is built for."""
 
-    system: str
-    machine: str
+    runtime: str
     python: tuple[int, int]
+    architecture: str
+    machine: str
+    platform: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,8 +75,9 @@ class Packager:
     ``packages`` are the provider's import packages the function needs (``adapters.aws``);
     ``requirements`` the distributions it needs beyond the core's; ``provided`` the
     distributions the platform already has (boto3 on Lambda); ``excluded`` archive path
-    prefixes left out (tooling the function never imports); ``archive`` the default zip name,
-    with ``{app}`` for the app's name.
+    prefixes left out (tooling the function never imports); ``runtimes`` the platform's
+    runtime names and their Python versions, ``architectures`` its architectures, each with a
+    default; ``archive`` the default zip name, with ``{app}`` for the app's name.
     """
 
     platform: str
@@ -63,45 +85,57 @@ class Packager:
     requirements: tuple[str, ...] = ()
     provided: frozenset[str] = field(default_factory=frozenset)
     excluded: tuple[str, ...] = ()
-    target: Target
+    runtimes: Mapping[str, tuple[int, int]]
+    default_runtime: str
+    architectures: Mapping[str, Architecture]
+    default_architecture: str
     archive: str
 
     def archive_name(self, app: str) -> str:
         """The zip's default file name for ``app``."""
         return self.archive.format(app=app)
 
-    def default_output(self, app: str) -> Path:
-        """Where the zip goes unless told: ``build/<archive name>``."""
-        return Path("build") / self.archive_name(app)
+    def build(self, reference: str, out: Path, target: Target | None = None) -> Package:
+        """Write the zip of the app at ``reference`` for ``target`` to ``out``
+        (:func:`build_package`); a provider whose platform wants another layout overrides
+        this (``adapters.azure.package``)."""
+        return build_package(reference, out, self, target)
 
-    def build(self, reference: str, out: Path) -> Package:
-        """Write the zip of the app at ``reference`` to ``out``."""
-        return build_package(reference, out, self)
+    def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
+        """The platform for ``runtime`` and ``architecture`` (the defaults when ``None``);
+        :class:`PackagingError` names what is not offered."""
+        runtime = runtime or self.default_runtime
+        architecture = architecture or self.default_architecture
+        problems = []
+        if runtime not in self.runtimes:
+            known = ", ".join(self.runtimes)
+            problems.append(f"runtime {runtime!r} is not one of {self.platform}'s ({known})")
+        if architecture not in self.architectures:
+            known = ", ".join(self.architectures)
+            problems.append(
+                f"architecture {architecture!r} is not one of {self.platform}'s ({known})"
+            )
+        if problems:
+            raise PackagingError("; ".join(problems))
+        arch = self.architectures[architecture]
+        return Target(
+            runtime=runtime,
+            python=self.runtimes[runtime],
+            architecture=architecture,
+            machine=arch.machine,
+            platform=arch.platform,
+        )
 
 
 @dataclass(frozen=True)
 class Package:
-    """What was built (a zip, or a folder): where it is, how big, and how many files."""
+    """A built zip: where it is, how big, how many files, and for which platform."""
 
     path: Path
     size: int
     files: int
+    target: Target
     warnings: tuple[str, ...]
-
-
-@runtime_checkable
-class PackageBuilder(Protocol):
-    """What ``dispatcher package`` needs of a provider's builder."""
-
-    @property
-    def platform(self) -> str:
-        """What runs the package: ``"AWS Lambda"``, ``"Cloud Run"``."""
-
-    def default_output(self, app: str) -> Path:
-        """Where the package of ``app`` goes unless told."""
-
-    def build(self, reference: str, out: Path) -> Package:
-        """Build the package of the app at ``reference`` into ``out``."""
 
 
 def _name(requirement: str) -> str:
@@ -111,9 +145,7 @@ def _name(requirement: str) -> str:
 def dependency_closure(
     roots: tuple[str, ...] = RUNTIME_REQUIREMENTS, provided: frozenset[str] = frozenset()
 ) -> list[str]:
-    """The installed distributions ``roots`` need (extras left out), minus ``provided``. A
-    requirement under an environment marker that is not installed is one this environment
-    does not need (``exceptiongroup; python_version < "3.11"``) and is left out."""
+    """The installed distributions ``roots`` need (extras left out), minus ``provided``."""
     found: dict[str, None] = {}
     pending = [r.lower() for r in roots]
     while pending:
@@ -122,33 +154,8 @@ def dependency_closure(
             continue
         found[name] = None
         requires = importlib.metadata.distribution(name).requires or []
-        for requirement in requires:
-            if "extra ==" in requirement:
-                continue
-            needed = _name(requirement)
-            if ";" in requirement and not _installed(needed):
-                continue
-            pending.append(needed)
+        pending += [_name(r) for r in requires if "extra ==" not in r]
     return sorted(found)
-
-
-def _installed(name: str) -> bool:
-    try:
-        importlib.metadata.distribution(name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _distribution_files(name: str) -> Iterator[tuple[str, Path]]:
-    distribution = importlib.metadata.distribution(name)
-    for file in distribution.files or []:
-        relative = str(file)
-        if relative.startswith("..") or "__pycache__" in relative or relative.endswith(".pyc"):
-            continue
-        source = Path(str(distribution.locate_file(file)))
-        if source.is_file():
-            yield relative, source
 
 
 def _source_files(package: str) -> Iterator[tuple[str, Path]]:
@@ -172,79 +179,176 @@ def _source_files(package: str) -> Iterator[tuple[str, Path]]:
             yield f"{prefix}/{path.relative_to(root).as_posix()}", path
 
 
-def source_files(
-    reference: str, packages: tuple[str, ...], excluded: tuple[str, ...] = ()
-) -> dict[str, Path]:
-    """Relative path -> file of the app at ``reference`` (its whole top-level package), the
-    core's runtime and ``packages``, without the ``excluded`` path prefixes."""
+def source_contents(reference: str, packager: Packager) -> dict[str, Path]:
+    """Archive name -> file of the app, the core's runtime and the provider's packages."""
     top = reference.partition(":")[0].split(".")[0]
-    left_out = EXCLUDED_PARTS + excluded
+    excluded = EXCLUDED_PARTS + packager.excluded
     entries: dict[str, Path] = {}
-    for package in dict.fromkeys([top, "dispatcher", *packages]):
+    for package in dict.fromkeys([top, "dispatcher", *packager.packages]):
         for name, path in _source_files(package):
-            if not name.startswith(left_out):
+            if not name.startswith(excluded):
                 entries[name] = path
     return entries
 
 
-def package_contents(reference: str, packager: Packager) -> dict[str, Path]:
-    """Archive name -> file for the function of the app at ``reference``."""
-    entries = source_files(reference, packager.packages, packager.excluded)
+def constraints(packager: Packager) -> list[str]:
+    """``name==version`` of every distribution of the runtime's closure installed here."""
     roots = RUNTIME_REQUIREMENTS + packager.requirements
-    for distribution in dependency_closure(roots, packager.provided):
-        entries.update(dict(_distribution_files(distribution)))
-    return entries
-
-
-def platform_warnings(packager: Packager) -> list[str]:
-    """Why the compiled dependencies of this interpreter may not run on the function."""
-    target = packager.target
-    here = (platform.system(), platform.machine(), sys.version_info[:2])
-    if here == (target.system, target.machine, target.python):
-        return []
-    major, minor = target.python
     return [
-        f"this interpreter is {here[0]} {here[1]} Python {here[2][0]}.{here[2][1]}; "
-        f"{packager.platform} runs {target.system} {target.machine} Python {major}.{minor}, so "
-        "compiled dependencies (pydantic-core, orjson) must come from a matching environment"
+        f"{name}=={importlib.metadata.version(name)}"
+        for name in dependency_closure(roots, packager.provided)
     ]
 
 
-def bytecode(name: str, source: Path) -> tuple[str, bytes] | None:
-    """The compiled module for archive entry ``name``, where the importer looks for it, as an
-    unchecked hash-based ``.pyc`` (PEP 552): the zip's fixed timestamps would make a
-    timestamp-based one look stale. ``None`` if it does not compile here."""
-    with tempfile.TemporaryDirectory() as folder:
-        compiled = Path(folder) / "module.pyc"
+def install_dependencies(packager: Packager, target: Target, folder: Path) -> dict[str, Path]:
+    """pip-install the runtime's dependencies for ``target`` into ``folder``; archive name ->
+    file of each, without the distributions the platform provides."""
+    pins = folder.parent / "constraints.txt"
+    pins.write_text("\n".join(constraints(packager)) + "\n")
+    major, minor = target.python
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-compile",
+        "--target",
+        str(folder),
+        "--platform",
+        target.platform,
+        "--implementation",
+        "cp",
+        "--python-version",
+        f"{major}.{minor}",
+        "--only-binary=:all:",
+        "--constraint",
+        str(pins),
+        *RUNTIME_REQUIREMENTS,
+        *packager.requirements,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        why = lines[-1].strip() if lines else f"pip exited with {done.returncode}"
+        raise PackagingError(
+            f"pip could not install the dependencies for {target.runtime} on "
+            f"{target.architecture} ({target.platform}): {why}"
+        )
+    files: dict[str, Path] = {}
+    for distribution in importlib.metadata.distributions(path=[str(folder)]):
+        name = _name(distribution.metadata["Name"])
+        if name in packager.provided:
+            continue
+        for file in distribution.files or []:
+            relative = str(file)
+            if relative.startswith(("..", "bin/")) or "__pycache__" in relative:
+                continue
+            path = folder / relative
+            if path.is_file():
+                files[relative] = path
+    return files
+
+
+def find_interpreter(python: tuple[int, int]) -> str | None:
+    """A working interpreter of Python ``python`` on this machine: this one, ``pythonX.Y`` on
+    the PATH, or one pyenv installed."""
+    if sys.version_info[:2] == python:
+        return sys.executable
+    major, minor = python
+    candidates = [shutil.which(f"python{major}.{minor}")]
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates += sorted(glob.glob(f"{root}/versions/{major}.{minor}.*/bin/python{major}.{minor}"))
+    for candidate in candidates:
+        if candidate is None:
+            continue
         try:
-            py_compile.compile(
-                str(source),
-                cfile=str(compiled),
-                dfile=name,
-                doraise=True,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            answer = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
-        except py_compile.PyCompileError:
-            return None
-        return importlib.util.cache_from_source(name), compiled.read_bytes()
+        except OSError:
+            continue
+        if answer.returncode == 0 and answer.stdout.strip() == f"{major}.{minor}":
+            return candidate
+    return None
 
 
-def build_package(reference: str, out: Path, packager: Packager) -> Package:
-    """Write the zip of ``packager``'s provider to ``out`` (replacing it) and describe it."""
-    entries = package_contents(reference, packager)
-    files = {name: path.read_bytes() for name, path in entries.items()}
-    for name, path in entries.items():
-        if name.endswith(".py"):
-            compiled = bytecode(name, path)
-            if compiled is not None:
-                files[compiled[0]] = compiled[1]
+def compile_tree(interpreter: str, root: Path) -> None:
+    """Compile every module under ``root`` with ``interpreter``, as unchecked hash-based
+    ``.pyc`` files (PEP 552: the zip's fixed timestamps would make timestamp-based ones look
+    stale) whose recorded paths are relative to ``root``; a module that does not compile for
+    that Python is left as source."""
+    subprocess.run(
+        [
+            interpreter,
+            "-m",
+            "compileall",
+            "-qq",
+            "-s",
+            str(root),
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(root),
+        ],
+        capture_output=True,
+        timeout=PIP_TIMEOUT,
+        check=False,
+    )
+
+
+def build_package(
+    reference: str, out: Path, packager: Packager, target: Target | None = None
+) -> Package:
+    """Write the zip of ``packager``'s provider for ``target`` (its default when ``None``) to
+    ``out``, replacing it, and describe it."""
+    target = target or packager.target()
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dispatcher-package-") as scratch:
+        tree = Path(scratch) / "tree"
+        entries = dict(source_contents(reference, packager))
+        entries.update(install_dependencies(packager, target, Path(scratch) / "deps"))
+        for name, path in entries.items():
+            destination = tree / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+        warnings += compiled_or_warned(packager, target, tree)
+        count = write_zip(tree, out)
+    return Package(out, out.stat().st_size, count, target, tuple(warnings))
+
+
+def compiled_or_warned(packager: Packager, target: Target, tree: Path) -> list[str]:
+    """Compile ``tree`` with an interpreter of the target's Python; without one, the warning
+    that says so."""
+    interpreter = find_interpreter(target.python)
+    if interpreter is not None:
+        compile_tree(interpreter, tree)
+        return []
+    major, minor = target.python
+    return [
+        f"no Python {major}.{minor} interpreter here (python{major}.{minor}): the zip "
+        f"holds sources only, so {packager.platform} compiles every module on each cold "
+        f"start; install Python {major}.{minor}, or choose the runtime of an "
+        "interpreter you have"
+    ]
+
+
+def write_zip(tree: Path, out: Path) -> int:
+    """Write every file under ``tree`` to the zip ``out`` (replacing it), reproducibly: sorted
+    entries, fixed timestamps; how many files."""
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name in sorted(files):
+        for name in files:
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, files[name])
+            zf.writestr(info, (tree / name).read_bytes())
     partial.replace(out)
-    return Package(out, out.stat().st_size, len(files), tuple(platform_warnings(packager)))
+    return len(files)

@@ -34,12 +34,20 @@ class FunctionLimits(BaseModel):
 
 
 class DeploySettings(BaseModel):
-    """Deployment settings that are not task options, per queue: ``{"orders": {"batch_size":
-    50}}``. Each policy reads the settings it knows and reports any other as a problem."""
+    """Deployment settings that are not task options: per queue (``{"orders": {"batch_size":
+    50}}``), and for every function: its ``runtime`` and ``architecture`` (the provider's
+    default when ``None``), SnapStart (AWS), and where the packaged zip is, relative to the
+    folder the files are written to (``artifact``; the provider's default path when ``None``).
+    Each policy reads the settings it knows and reports any other, or a value it does not
+    offer, as a problem."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     queues: dict[str, dict[str, int]] = Field(default_factory=dict)
+    runtime: str | None = None
+    architecture: str | None = None
+    snapstart: bool = False
+    artifact: str | None = None
 
 
 class Plan(Protocol):

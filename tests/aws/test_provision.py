@@ -9,21 +9,31 @@ import boto3
 import pytest
 
 from adapters.aws.deploy.policy import POLICY
-from adapters.aws.deploy.records import DynamoTable, S3Bucket, SqsDeadLetterQueue, SqsQueue
+from adapters.aws.deploy.records import (
+    DynamoTable,
+    S3Bucket,
+    ScheduleGroup,
+    SqsDeadLetterQueue,
+    SqsQueue,
+)
 from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import provision
 from dispatcher.deploy.policy import plan
 from tests.aws.apps import app
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's
 
 
 @pytest.mark.emulator
+@pytest.mark.parametrize("stage", [None, "dev"], ids=["no stage", "stage dev"])
 def test_provision_creates_the_decided_resources(
-    moto: str, monkeypatch: pytest.MonkeyPatch
+    moto: str, monkeypatch: pytest.MonkeyPatch, stage: str | None
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
     monkeypatch.setenv("AWS_REGION", REGION)
+    if stage:
+        monkeypatch.setenv("DISPATCHER_STAGE", stage)
     app.use(f"aws://{REGION}")
     try:
         backend = app.backend
@@ -38,7 +48,7 @@ def test_provision_creates_the_decided_resources(
     for queue in decided.of_type(SqsQueue):
         url = made.queues[queue.name]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        assert url.endswith(queue.queue_name)
+        assert url.endswith(f"/{queue.queue_name.resolve(stage)}")
         assert int(attributes["VisibilityTimeout"]) == queue.visibility_timeout
         assert int(attributes["MessageRetentionPeriod"]) == queue.retention_seconds
         assert (attributes.get("FifoQueue") == "true") is queue.fifo
@@ -55,15 +65,23 @@ def test_provision_creates_the_decided_resources(
     [table] = decided.of_type(DynamoTable)
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto)
     ttl = dynamodb.describe_time_to_live(TableName=made.table)["TimeToLiveDescription"]
-    assert made.table == table.table_name
+    assert made.table == table.table_name.resolve(stage)
     assert ttl["AttributeName"] == table.ttl_attribute
     assert ttl["TimeToLiveStatus"] == "ENABLED"
 
     [bucket] = decided.of_type(S3Bucket)
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto)
     [rule] = s3.get_bucket_lifecycle_configuration(Bucket=made.bucket)["Rules"]
-    assert made.bucket == bucket.bucket_name
+    assert made.bucket == bucket.bucket_name.resolve(stage, ACCOUNT, REGION)
+    assert made.bucket == f"awstest{'-' + stage if stage else ''}-claims-{ACCOUNT}-{REGION}"
     assert rule["Expiration"]["Days"] == bucket.expire_after_days
+
+    [group] = decided.of_type(ScheduleGroup)
+    scheduler = boto3.client("scheduler", region_name=REGION, endpoint_url=moto)
+    assert made.scheduler.group == group.group_name.resolve(stage)
+    assert scheduler.get_schedule_group(Name=made.scheduler.group)["Name"] == made.scheduler.group
+    role = f"awstest{'-' + stage if stage else ''}-delays-role"
+    assert made.scheduler.role_arn == f"arn:aws:iam::{ACCOUNT}:role/{role}"
 
 
 @pytest.mark.emulator

@@ -106,5 +106,5 @@ def test_the_stage_comes_from_the_environment() -> None:
     assert config.stage is None
     staged = {"AZURE_STORAGE_CONNECTION_STRING": AZURITE, "DISPATCHER_STAGE": "dev"}
     assert AzureConfig.from_spec("azure", staged).stage == "dev"
-    with pytest.raises(BackendNotConfigured, match="stage name 'Dev' is invalid"):
+    with pytest.raises(BackendNotConfigured, match="DISPATCHER_STAGE: stage 'Dev' is not valid"):
         AzureConfig.from_spec("azure", {**staged, "DISPATCHER_STAGE": "Dev"})

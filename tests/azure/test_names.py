@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.azure import names
+from dispatcher import naming
 from dispatcher.errors import BackendNotConfigured
 
 
@@ -58,5 +59,5 @@ def test_every_name_follows_the_stage() -> None:
 
 @pytest.mark.parametrize("stage", ["Dev", "-dev", "dev-", "a" * 13, "d_v"])
 def test_a_bad_stage_is_named(stage: str) -> None:
-    with pytest.raises(names.InvalidAzureName, match="DISPATCHER_STAGE"):
+    with pytest.raises(naming.InvalidStage, match="is not valid"):
         names.queue_name("shop", "payments", stage)

@@ -33,9 +33,10 @@ def chase(invoice: int) -> None:
 edge = Dispatcher("edge")
 
 
-@edge.task(queue="steady", timeout=900, memory=10_240, concurrency=1)
+@edge.task(queue="steady", timeout=890, memory=10_240, concurrency=1)
 def longest(item: int) -> int:
-    """At Lambda's limits; concurrency 1 becomes reserved concurrency."""
+    """At Lambda's limits (900 s less the 10 s a function keeps to record the result);
+    concurrency 1 becomes reserved concurrency."""
     return item
 
 
@@ -43,3 +44,26 @@ def longest(item: int) -> int:
 def ping() -> str:
     """A rate schedule and a maximum concurrency."""
     return "pong"
+
+
+throttled = Dispatcher("throttled")
+
+
+@throttled.task(queue="hourly", timeout=5, rate_limit="1/h")
+def tick() -> None:
+    """Once an hour at most: no Lambda function can pace that."""
+
+
+paced = Dispatcher("paced")
+
+
+@paced.task(queue="mail", timeout=10, rate_limit="50/s")
+def mail(to: str) -> str:
+    """Fifty a second, paced by the consumers."""
+    return to
+
+
+@paced.task(queue="slowly", timeout=2, rate_limit="6/m")
+def crawl(url: str) -> str:
+    """Six a minute: each of two consumers spends 20 s per run."""
+    return url

@@ -9,18 +9,23 @@ from typer.testing import CliRunner
 
 from adapters.aws.deploy.policy import POLICY as AWS
 from adapters.aws.deploy.records import (
+    Account,
+    Arn,
     AwsPlan,
     EventSourceMapping,
+    IamRole,
     LambdaFunction,
     S3Bucket,
     SqsDeadLetterQueue,
     SqsQueue,
+    Stage,
 )
 from dispatcher.cli import cli
 from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.deploy.graph import build
 from dispatcher.deploy.model import Identity, Queue, Schedule, Trigger, Worker
 from dispatcher.deploy.policy import DeploySettings, plan
+from dispatcher.naming import Name
 from samples.shop import app as shop
 from tests.deploy import apps
 
@@ -35,7 +40,11 @@ def test_sample_model_follows_the_declarations() -> None:
         tasks = [shop.tasks[t] for t in spec.tasks]
         worker = next(w for w in model.of_type(Worker) if w.queue == name)
         function = decided.get(LambdaFunction, worker.name)
-        assert worker.timeout_seconds == function.timeout == max(t.options.timeout for t in tasks)
+        mapping = decided.get(EventSourceMapping, f"{name}-trigger")
+        assert worker.timeout_seconds == max(t.options.timeout for t in tasks)
+        # A full batch, one record after the other, and the reserve to settle it.
+        assert function.timeout >= mapping.batch_size * worker.timeout_seconds + 10
+        assert function.timeout <= 900
         assert worker.memory_mb == function.memory_mb == max(t.options.memory for t in tasks)
         assert queue.visibility_timeout >= 6 * function.timeout
         longest_retry = max(t.options.retry.max_total_delay() for t in tasks)
@@ -43,7 +52,7 @@ def test_sample_model_follows_the_declarations() -> None:
         assert queue.redrive.max_receive_count > max(t.options.retry.attempts for t in tasks)
         dlq = decided.get(SqsDeadLetterQueue, queue.redrive.dead_letter)
         assert dlq.retention_seconds > queue.retention_seconds
-    assert queues["inventory"].ordered and queues["inventory"].physical_name.endswith(".fifo")
+    assert queues["inventory"].ordered and queues["inventory"].physical_name.suffix == ".fifo"
     assert decided.get(SqsQueue, "inventory").fifo
     inventory = next(t for t in model.of_type(Trigger) if t.queue == "inventory")
     mapping = decided.get(EventSourceMapping, inventory.name)
@@ -55,10 +64,17 @@ def test_sample_model_follows_the_declarations() -> None:
     assert payments.environment == {
         "DISPATCHER_APP": "samples.shop:app",
         "DISPATCHER_BACKEND": "aws",
+        "DISPATCHER_STAGE": Stage(),
+        "DISPATCHER_AWS_ACCOUNT_ID": Account(),
+        "DISPATCHER_AWS_SCHEDULER_GROUP": Name("shop", "delays"),
+        "DISPATCHER_AWS_SCHEDULER_ROLE": Arn(IamRole, "delays"),
     }
     assert payments.handler == "adapters.aws.entrypoint.handler"
     [payloads] = decided.of_type(S3Bucket)
-    assert payloads.bucket_name == "shop-claim-checks" and payloads.expire_after_days == 15
+    assert payloads.bucket_name.resolve("dev", "123456789012", "eu-west-1") == (
+        "shop-dev-claims-123456789012-eu-west-1"
+    )
+    assert payloads.expire_after_days == 15
 
 
 def test_the_neutral_model_holds_intent_only() -> None:

@@ -18,10 +18,12 @@ from dispatcher.deploy.graph import ordered
 from dispatcher.deploy.model import (
     RESOURCE_TYPES,
     DeadLetterQueue,
+    Delays,
     Deployment,
     Grant,
     Identity,
     PayloadStore,
+    ProducerAccess,
     Queue,
     Resource,
     ResultStore,
@@ -33,6 +35,7 @@ from dispatcher.deploy.model import (
 from dispatcher.deploy.policy import DeploySettings
 from dispatcher.deploy.render import Renderer, formats, renderer_for
 from dispatcher.envelope import decode
+from dispatcher.naming import Name
 
 
 def _worker(queue: str, memory: int = 256, timeout: int = 30) -> list[Resource]:
@@ -43,13 +46,14 @@ def _worker(queue: str, memory: int = 256, timeout: int = 30) -> list[Resource]:
         Grant(resource=f"{queue}-dlq", access="send"),
         Grant(resource="results", access="read_write"),
         Grant(resource="claim-checks", access="read_write"),
+        Grant(resource="delays", access="schedule"),
         Grant(resource=f"{queue}-worker", access="write_logs"),
     )
     return [
         Identity(name=f"{queue}-identity", worker=f"{queue}-worker", grants=grants),
         Worker(
             name=f"{queue}-worker",
-            physical_name=f"demo-{queue}-worker",
+            physical_name=Name("demo", f"{queue}-worker"),
             queue=queue,
             tasks=(f"demo.{queue}_task",),
             memory_mb=memory,
@@ -64,27 +68,40 @@ def hand_model() -> Deployment:
     """A standard queue with a concurrency limit, and an ordered queue with a schedule and a
     concurrency of one."""
     resources: list[Resource] = [
-        DeadLetterQueue(name="jobs-dlq", physical_name="demo-jobs-dlq", ordered=False),
+        DeadLetterQueue(name="jobs-dlq", physical_name=Name("demo", "jobs-dlq"), ordered=False),
         Queue(
             name="jobs",
-            physical_name="demo-jobs",
+            physical_name=Name("demo", "jobs"),
             queue="jobs",
             ordered=False,
             tasks=("demo.jobs_task",),
             dead_letter="jobs-dlq",
         ),
-        DeadLetterQueue(name="ordered-dlq", physical_name="demo-ordered-dlq.fifo", ordered=True),
+        DeadLetterQueue(
+            name="ordered-dlq", physical_name=Name("demo", "ordered-dlq", ".fifo"), ordered=True
+        ),
         Queue(
             name="ordered",
-            physical_name="demo-ordered.fifo",
+            physical_name=Name("demo", "ordered", ".fifo"),
             queue="ordered",
             ordered=True,
             tasks=("demo.ordered_task",),
             dead_letter="ordered-dlq",
         ),
-        ResultStore(name="results", physical_name="demo-results"),
-        PayloadStore(name="claim-checks", physical_name="demo-claim-checks"),
-        *_worker("jobs", memory=1024, timeout=120),
+        ResultStore(name="results", physical_name=Name("demo", "results")),
+        PayloadStore(name="claim-checks", physical_name=Name("demo", "claim-checks")),
+        Delays(name="delays", queues=("jobs", "ordered")),
+        ProducerAccess(
+            name="producers",
+            grants=(
+                Grant(resource="jobs", access="send"),
+                Grant(resource="ordered", access="send"),
+                Grant(resource="results", access="send"),
+                Grant(resource="claim-checks", access="send"),
+                Grant(resource="delays", access="schedule"),
+            ),
+        ),
+        *_worker("jobs", memory=1024, timeout=8),
         *_worker("ordered"),
         Schedule(
             name="tick-schedule",
@@ -99,7 +116,7 @@ def hand_model() -> Deployment:
         TaskIntent(
             name="demo.jobs_task",
             queue="jobs",
-            timeout_seconds=120,
+            timeout_seconds=8,
             memory_mb=1024,
             attempts=3,
             retry_seconds=30,
@@ -179,14 +196,15 @@ def _cfn(format: str = "cloudformation") -> dict[str, Any]:
 def test_cloudformation_queues_redrive_and_fifo() -> None:
     resources = _cfn()
     jobs = resources["JobsQueue"]["Properties"]
-    assert jobs["VisibilityTimeout"] == 720
+    assert jobs["VisibilityTimeout"] == 6 * (100 * 8 + 10)
     assert jobs["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["JobsDlq", "Arn"]},
         "maxReceiveCount": 8,
     }
     assert "FifoQueue" not in jobs
     fifo = resources["OrderedQueue"]["Properties"]
-    assert fifo["QueueName"] == "demo-ordered.fifo" and fifo["FifoQueue"] is True
+    assert fifo["QueueName"] == {"Fn::Sub": "demo-${Stage}-ordered.fifo"}
+    assert fifo["FifoQueue"] is True
     assert resources["OrderedDlq"]["Properties"]["FifoQueue"] is True
 
 
@@ -202,7 +220,7 @@ def test_cloudformation_event_source_mappings() -> None:
     function = resources["OrderedWorker"]["Properties"]
     assert function["ReservedConcurrentExecutions"] == 1
     assert resources["JobsWorker"]["Properties"]["MemorySize"] == 1024
-    assert resources["JobsWorker"]["Properties"]["Timeout"] == 120
+    assert resources["JobsWorker"]["Properties"]["Timeout"] == 100 * 8 + 10
 
 
 def test_cloudformation_role_is_least_privilege() -> None:
@@ -265,7 +283,7 @@ def test_serverless_functions_and_events() -> None:
     assert isinstance(renderer, serverless.ServerlessRenderer)
     config = renderer.config(hand_plan())
     jobs = config["functions"]["jobs"]
-    assert jobs["name"] == "demo-jobs-worker" and jobs["memorySize"] == 1024
+    assert jobs["name"] == "demo-${sls:stage}-jobs-worker" and jobs["memorySize"] == 1024
     assert jobs["events"] == [
         {
             "sqs": {

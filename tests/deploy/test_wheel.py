@@ -85,7 +85,9 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
 
     dispatcher = venv / "bin" / "dispatcher"
     for format, name in FILES.items():
-        out = work / "out" / format
+        # Where the committed files live relative to the working directory (the repository's
+        # root for serverless.yml, whose artifact path is relative to its own folder).
+        out = work / SAMPLE_OUTPUTS[format].relative_to(ROOT)
         result = run(
             [dispatcher, "infra", "samples.shop", "--format", format, "--out", out],
             cwd=work,

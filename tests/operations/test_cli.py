@@ -42,6 +42,7 @@ class Backend:
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    apps.CALLS.clear()
     if request.param == "azure":
         yield from _azure(request)
     elif request.param == "local":
@@ -76,19 +77,20 @@ def _azure(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
     request.getfixturevalue("storage")  # an empty Azurite in AZURE_STORAGE_CONNECTION_STRING
     apps.app.use("azure")
-    backend = apps.app.backend
-    assert isinstance(backend, AzureBackend)
-    provision(backend)
-    receiver = QueueReceiver(apps.app, backend)
-    client = backend.clients.queue(backend.queue_name("default"))
+    assert isinstance(apps.app.backend, AzureBackend)
+    provision(apps.app.backend)
 
     def drain() -> None:
+        backend = apps.app.backend  # the commands may have closed and replaced it
+        assert isinstance(backend, AzureBackend)
+        receiver = QueueReceiver(apps.app, backend)
+        client = backend.clients.queue(backend.queue_name("default"))
         while messages := list(client.receive_messages(messages_per_page=32)):
             for message in messages:
                 receiver.handle(
                     "default",
                     decode(message.content),
-                    dequeue_count=message.dequeue_count,
+                    dequeue_count=message.dequeue_count or 1,
                     message_id=message.id,
                 )
                 client.delete_message(message)
@@ -137,3 +139,29 @@ def test_dead_letters_and_queues_from_the_command_line(backend: Backend) -> None
     assert code == 0 and "purged 1 dead letter(s)" in out, out
     code, out = _run("dlq", "list", APP, backend=backend)
     assert "0 dead-lettered" in out
+
+
+def test_revoke_and_purge_from_the_command_line(backend: Backend) -> None:
+    revoked = apps.add.delay(1, 2)
+    code, out = _run("revoke", APP, revoked.id, backend=backend)
+    assert (code, out) == (0, f"revoked {revoked.id}\n")
+    backend.drain()
+    assert ("add", (1, 2)) not in apps.CALLS
+    code, out = _run("result", APP, revoked.id, backend=backend)
+    assert code == 1 and f"{revoked.id} revoked:" in out
+    code, out = _run("revoke", APP, revoked.id, backend=backend)
+    assert (code, out) == (
+        2,
+        f"error: {revoked.id} already finished (revoked); nothing to revoke\n",
+    )
+
+    apps.add.delay(3, 4)
+    apps.add.delay(5, 6)
+    code, out = _run("purge", APP, "default", backend=backend, input="n\n")
+    assert code == 1 and "Aborted" in out
+    code, out = _run("purge", APP, "default", "--yes", backend=backend)
+    assert code == 0 and out.startswith("purged default"), out
+    backend.drain()
+    assert apps.CALLS == []
+    code, out = _run("purge", APP, "nope", "--yes", backend=backend)
+    assert code == 2 and "has no queue 'nope'" in out

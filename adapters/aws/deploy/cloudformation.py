@@ -1,8 +1,9 @@
 """``cloudformation.yaml``: the AWS policy's records as a plain CloudFormation template.
 
 Only writes: every value comes from the records; this module knows CloudFormation's keys,
-logical ids and reference syntax. SAM and serverless.yml reuse :class:`CloudFormationResources`
-for the resources they write the same way.
+logical ids and reference syntax. Names follow the template's ``Stage`` parameter
+(``!Sub shop-${Stage}-payments``). SAM and serverless.yml reuse :class:`CloudFormationResources`
+for the resources they write the same way, with their own way of writing the stage.
 """
 
 from __future__ import annotations
@@ -12,24 +13,33 @@ from typing import Any
 
 from adapters.aws.deploy.names import camel
 from adapters.aws.deploy.records import (
+    Account,
     Arn,
     AwsPlan,
     DynamoTable,
+    EnvValue,
     EventSourceMapping,
     IamRole,
     LambdaFunction,
     LogGroup,
+    LogGroupArn,
+    ManagedPolicy,
     ObjectsArn,
     Ref,
     S3Bucket,
+    ScheduleGroup,
     ScheduleRule,
+    SchedulesArn,
     Skip,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
+    Stage,
+    Statement,
 )
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template, to_yaml
+from dispatcher.naming import Name
 
 TEMPLATES = "adapters.aws.deploy"
 
@@ -43,7 +53,9 @@ SUFFIXES: dict[type, str] = {
     SqsQueuePolicy: "QueuePolicy",
     DynamoTable: "Table",
     S3Bucket: "Bucket",
+    ScheduleGroup: "ScheduleGroup",
     IamRole: "Role",
+    ManagedPolicy: "Policy",
     LogGroup: "LogGroup",
     LambdaFunction: "",
     EventSourceMapping: "",
@@ -66,17 +78,77 @@ def arn(kind: type, name: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id(kind, name), "Arn"]}
 
 
-def write_ref(target: Ref, plan: AwsPlan) -> dict[str, Any]:
+#: How this format writes the stage, the account and the region inside ``Fn::Sub``.
+STAGE, ACCOUNT, REGION = "-${Stage}", "${AWS::AccountId}", "${AWS::Region}"
+
+
+class Names:
+    """How a format writes names: the stage, account and region in its own syntax, and a
+    whole name as its value (CloudFormation: ``Fn::Sub`` with the ``Stage`` parameter)."""
+
+    stage, account, region = STAGE, ACCOUNT, REGION
+
+    def text(self, name: Name, prefix: str = "") -> str:
+        """``name`` (after ``prefix``) as ``Fn::Sub`` text."""
+        return prefix + name.render(self.stage, self.account, self.region)
+
+    def value(self, name: Name, prefix: str = "") -> Any:
+        """``name`` as a template value."""
+        return {"Fn::Sub": self.text(name, prefix)}
+
+    def stage_value(self) -> Any:
+        """The stage itself."""
+        return {"Ref": "Stage"}
+
+
+def write_ref(target: Ref, plan: AwsPlan, names: Names) -> dict[str, Any]:
     """A symbolic reference in CloudFormation's syntax."""
     if isinstance(target, Arn):
         return arn(target.kind, target.name)
     if isinstance(target, ObjectsArn):
         return {"Fn::Sub": f"${{{logical_id(S3Bucket, target.bucket)}.Arn}}/*"}
-    group = plan.get(LogGroup, target.function).log_group_name
+    if isinstance(target, SchedulesArn):
+        group = names.text(plan.get(ScheduleGroup, target.group).group_name)
+        return {
+            "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:"
+            f"schedule/{group}/*"
+        }
+    assert isinstance(target, LogGroupArn)
+    logs = plan.get(LogGroup, target.function)
     return {
         "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-        f"{group}:*"
+        f"{names.text(logs.function_name, logs.prefix)}:*"
     }
+
+
+def env_value(value: EnvValue, names: Names) -> Any:
+    """An environment variable's value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Name):
+        return names.value(value)
+    if isinstance(value, Arn):
+        return arn(value.kind, value.name)
+    if isinstance(value, Stage):
+        return names.stage_value()
+    assert isinstance(value, Account)
+    return {"Ref": "AWS::AccountId"}
+
+
+def policy_document(statements: tuple[Statement, ...], plan: AwsPlan, names: Names) -> Any:
+    """An IAM policy document."""
+    written = []
+    for statement in statements:
+        entry: dict[str, Any] = {
+            "Effect": "Allow",
+            "Action": list(statement.actions),
+            "Resource": [write_ref(target, plan, names) for target in statement.resources],
+        }
+        if statement.condition is not None:
+            condition = statement.condition
+            entry["Condition"] = {condition.test: {condition.key: condition.value}}
+        written.append(entry)
+    return {"Version": "2012-10-17", "Statement": written}
 
 
 def metadata(skips: tuple[Skip, ...]) -> dict[str, Any]:
@@ -84,9 +156,9 @@ def metadata(skips: tuple[Skip, ...]) -> dict[str, Any]:
     return {"checkov": {"skip": [{"id": s.check, "comment": s.reason} for s in skips]}}
 
 
-def queue_properties(record: SqsQueue | SqsDeadLetterQueue) -> dict[str, Any]:
+def queue_properties(record: SqsQueue | SqsDeadLetterQueue, names: Names) -> dict[str, Any]:
     """The properties a task queue and a dead-letter queue share, and the visibility."""
-    properties: dict[str, Any] = {"QueueName": record.queue_name}
+    properties: dict[str, Any] = {"QueueName": names.value(record.queue_name)}
     if record.fifo:
         properties["FifoQueue"] = True
     if record.content_based_deduplication:
@@ -121,7 +193,10 @@ def merge(fragments: list[Fragment]) -> dict[str, dict[str, Any]]:
 
 
 class CloudFormationResources:
-    """Each record as CloudFormation resources (plain dicts)."""
+    """Each record as CloudFormation resources (plain dicts), names written by ``names``."""
+
+    def __init__(self, names: Names | None = None) -> None:
+        self.names = names or Names()
 
     def handlers(self) -> dict[type, Callable[[Any, AwsPlan], Fragment]]:
         """The explicit table of translations."""
@@ -131,7 +206,9 @@ class CloudFormationResources:
             SqsQueuePolicy: self.queue_policy,
             DynamoTable: self.table,
             S3Bucket: self.bucket,
+            ScheduleGroup: self.schedule_group,
             IamRole: self.role,
+            ManagedPolicy: self.managed_policy,
             LogGroup: self.log_group,
             LambdaFunction: self.function,
             EventSourceMapping: self.event_source_mapping,
@@ -143,13 +220,13 @@ class CloudFormationResources:
         resource = {
             "Type": "AWS::SQS::Queue",
             "Metadata": metadata(record.skips),
-            "Properties": queue_properties(record),
+            "Properties": queue_properties(record, self.names),
         }
         return [("Resources", logical_id(SqsDeadLetterQueue, record.name), resource)]
 
     def queue(self, record: SqsQueue, plan: AwsPlan) -> Fragment:
         """An ``AWS::SQS::Queue`` with its redrive policy, and its URL as an output."""
-        properties = queue_properties(record)
+        properties = queue_properties(record, self.names)
         properties["RedrivePolicy"] = {
             "deadLetterTargetArn": arn(SqsDeadLetterQueue, record.redrive.dead_letter),
             "maxReceiveCount": record.redrive.max_receive_count,
@@ -191,7 +268,7 @@ class CloudFormationResources:
             "Type": "AWS::DynamoDB::Table",
             "Metadata": metadata(record.skips),
             "Properties": {
-                "TableName": record.table_name,
+                "TableName": self.names.value(record.table_name),
                 "BillingMode": record.billing_mode,
                 "AttributeDefinitions": [
                     {"AttributeName": record.key, "AttributeType": record.key_type}
@@ -213,7 +290,7 @@ class CloudFormationResources:
             "Type": "AWS::S3::Bucket",
             "Metadata": metadata(record.skips),
             "Properties": {
-                "BucketName": record.bucket_name,
+                "BucketName": self.names.value(record.bucket_name),
                 "LifecycleConfiguration": {
                     "Rules": [
                         {
@@ -246,38 +323,58 @@ class CloudFormationResources:
         }
         return [("Resources", logical_id(S3Bucket, record.name), resource)]
 
+    def schedule_group(self, record: ScheduleGroup, plan: AwsPlan) -> Fragment:
+        """An ``AWS::Scheduler::ScheduleGroup``, its name an output."""
+        logical = logical_id(ScheduleGroup, record.name)
+        resource = {
+            "Type": "AWS::Scheduler::ScheduleGroup",
+            "Properties": {"Name": self.names.value(record.group_name)},
+        }
+        output = {"Description": record.name_output, "Value": {"Ref": logical}}
+        return [("Resources", logical, resource), ("Outputs", f"{logical}Name", output)]
+
     def role(self, record: IamRole, plan: AwsPlan) -> Fragment:
-        """An ``AWS::IAM::Role`` with its inline policy."""
-        statements = [
-            {
-                "Effect": "Allow",
-                "Action": list(statement.actions),
-                "Resource": [write_ref(target, plan) for target in statement.resources],
-            }
-            for statement in record.statements
-        ]
+        """An ``AWS::IAM::Role`` with its inline policy (its ARN an output if asked)."""
+        assume: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": record.service},
+            "Action": "sts:AssumeRole",
+        }
+        if record.same_account:
+            assume["Condition"] = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        logical = logical_id(IamRole, record.name)
         resource = {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": record.service},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                },
+                "RoleName": self.names.value(record.role_name),
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [assume]},
                 "Policies": [
                     {
                         "PolicyName": record.policy_name,
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                        "PolicyDocument": policy_document(record.statements, plan, self.names),
                     }
                 ],
             },
         }
-        return [("Resources", logical_id(IamRole, record.name), resource)]
+        fragment: Fragment = [("Resources", logical, resource)]
+        if record.arn_output is not None:
+            output = {"Description": record.arn_output, "Value": arn(IamRole, record.name)}
+            fragment.append(("Outputs", f"{logical}Arn", output))
+        return fragment
+
+    def managed_policy(self, record: ManagedPolicy, plan: AwsPlan) -> Fragment:
+        """An ``AWS::IAM::ManagedPolicy``, its ARN an output."""
+        logical = logical_id(ManagedPolicy, record.name)
+        resource = {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "ManagedPolicyName": self.names.value(record.policy_name),
+                "Description": record.description,
+                "PolicyDocument": policy_document(record.statements, plan, self.names),
+            },
+        }
+        output = {"Description": record.arn_output, "Value": {"Ref": logical}}
+        return [("Resources", logical, resource), ("Outputs", f"{logical}Arn", output)]
 
     def log_group(self, record: LogGroup, plan: AwsPlan) -> Fragment:
         """An ``AWS::Logs::LogGroup``."""
@@ -285,7 +382,7 @@ class CloudFormationResources:
             "Type": "AWS::Logs::LogGroup",
             "Metadata": metadata(record.skips),
             "Properties": {
-                "LogGroupName": record.log_group_name,
+                "LogGroupName": self.names.value(record.function_name, record.prefix),
                 "RetentionInDays": record.retention_days,
             },
         }
@@ -297,18 +394,25 @@ class CloudFormationResources:
         """The function resource of type ``kind``, its code (``{"Code": ...}`` or
         ``{"CodeUri": ...}``) after the handler or after everything else."""
         properties: dict[str, Any] = {
-            "FunctionName": record.function_name,
+            "FunctionName": self.names.value(record.function_name),
             "Description": record.description,
             "Runtime": record.runtime,
+            "Architectures": [record.architecture],
             "Handler": record.handler,
             **({} if code_last else code),
             "MemorySize": record.memory_mb,
             "Timeout": record.timeout,
             "Role": arn(IamRole, record.role),
-            "Environment": {"Variables": dict(record.environment)},
+            "Environment": {
+                "Variables": {
+                    key: env_value(value, self.names) for key, value in record.environment.items()
+                }
+            },
         }
         if record.reserved_concurrency is not None:
             properties["ReservedConcurrentExecutions"] = record.reserved_concurrency
+        if record.snapstart:
+            properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
         if code_last:
             properties.update(code)
         return {
@@ -319,16 +423,41 @@ class CloudFormationResources:
         }
 
     def function(self, record: LambdaFunction, plan: AwsPlan) -> Fragment:
-        """An ``AWS::Lambda::Function`` whose code is the uploaded zip."""
+        """An ``AWS::Lambda::Function`` whose code is the uploaded zip; with SnapStart, a
+        version published for each code key and the alias the trigger invokes."""
         code = {"Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}}
         resource = self.function_resource(record, "AWS::Lambda::Function", code, code_last=False)
-        return [("Resources", logical_id(LambdaFunction, record.name), resource)]
+        logical = logical_id(LambdaFunction, record.name)
+        fragment: Fragment = [("Resources", logical, resource)]
+        if record.snapstart:
+            [mapping] = [m for m in plan.of_type(EventSourceMapping) if m.function == record.name]
+            version = {
+                "Type": "AWS::Lambda::Version",
+                "Properties": {
+                    "FunctionName": {"Ref": logical},
+                    "Description": {"Fn::Sub": "code ${CodeKey}"},
+                },
+            }
+            alias = {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": logical},
+                    "FunctionVersion": {"Fn::GetAtt": [f"{logical}Version", "Version"]},
+                    "Name": mapping.alias,
+                },
+            }
+            fragment += [
+                ("Resources", f"{logical}Version", version),
+                ("Resources", f"{logical}Alias", alias),
+            ]
+        return fragment
 
     def event_source_mapping(self, record: EventSourceMapping, plan: AwsPlan) -> Fragment:
-        """An ``AWS::Lambda::EventSourceMapping``."""
+        """An ``AWS::Lambda::EventSourceMapping`` (to the alias with SnapStart)."""
+        function = logical_id(LambdaFunction, record.function)
         properties: dict[str, Any] = {
             "EventSourceArn": arn(SqsQueue, record.queue),
-            "FunctionName": ref(LambdaFunction, record.function),
+            "FunctionName": {"Ref": f"{function}Alias" if record.alias else function},
             **mapping_settings(record),
             "Enabled": record.enabled,
         }
@@ -350,6 +479,7 @@ class CloudFormationResources:
         resource = {
             "Type": "AWS::Events::Rule",
             "Properties": {
+                "Name": self.names.value(record.rule_name),
                 "Description": record.description,
                 "ScheduleExpression": record.expression,
                 "State": "ENABLED",
@@ -359,15 +489,29 @@ class CloudFormationResources:
         return [("Resources", logical_id(ScheduleRule, record.name), resource)]
 
 
-def parameters() -> dict[str, Any]:
-    """Where the uploaded zip is."""
+def parameters(plan: AwsPlan) -> dict[str, Any]:
+    """The stage, and where the uploaded zip is."""
     return {
+        "Stage": {
+            "Type": "String",
+            "Description": plan.stage_description,
+            "AllowedPattern": plan.stage_pattern,
+            "ConstraintDescription": "1 to 12 lower-case letters, digits and inner hyphens",
+        },
         "CodeBucket": {
             "Type": "String",
             "Description": "S3 bucket holding the zip built by `dispatcher package`",
         },
-        "CodeKey": {"Type": "String", "Description": "S3 key of that zip"},
+        "CodeKey": {
+            "Type": "String",
+            "Description": "S3 key of that zip (a new key for each build)",
+        },
     }
+
+
+def stage_output() -> dict[str, Any]:
+    """The stage, for producers' ``DISPATCHER_STAGE``."""
+    return {"Description": "The stage (DISPATCHER_STAGE for producers)", "Value": {"Ref": "Stage"}}
 
 
 class CloudFormationRenderer(Renderer[Fragment]):
@@ -389,9 +533,9 @@ class CloudFormationRenderer(Renderer[Fragment]):
         return {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Description": f"faas-dispatcher app {plan.deployment.app}: queues, workers, results",
-            "Parameters": parameters(),
+            "Parameters": parameters(plan),
             "Resources": sections.get("Resources", {}),
-            "Outputs": sections.get("Outputs", {}),
+            "Outputs": {"Stage": stage_output(), **sections.get("Outputs", {})},
         }
 
     def render(self, plan: AwsPlan) -> dict[str, str]:

@@ -2,21 +2,35 @@
 
 Queues become SQS queues with a redrive to their DLQ, workers Lambda functions fed by SQS event
 source mappings (``ReportBatchItemFailures``), results live in DynamoDB (TTL), large bodies in S3
-(lifecycle expiry), schedules are EventBridge rules that put a fresh envelope on the task's
-queue (the event's id and time become the envelope's ``id`` and ``created_at``), and each worker
-has its own IAM role limited to the app's queues, its table, its bucket and its log group. The
-decisions are plain records (:mod:`adapters.aws.deploy.records`); the format writers
+(lifecycle expiry), long delays in an EventBridge Scheduler group (one-time schedules the
+producers create, sent by the scheduler's own role), cron schedules are EventBridge rules that
+put a fresh envelope on the task's queue (the event's id and time become the envelope's ``id``
+and ``created_at``), each worker has its own IAM role limited to the app's queues, its table,
+its bucket, its schedule group and its log group, and producers get a managed policy to attach.
+The decisions are plain records (:mod:`adapters.aws.deploy.records`); the format writers
 (CloudFormation, SAM, serverless.yml, Terraform) and ``dispatcher emulate aws``
 (:mod:`adapters.aws.provision`) only carry them out.
+
+Every resource name follows :mod:`dispatcher.naming`: the app's name, the deployment's stage
+(a parameter of each format, required: ``Stage``, ``var.stage``, Serverless's ``--stage``),
+the resource's part; the claim-check bucket also ends with the account and region. The
+functions get the stage and the account in their environment (``DISPATCHER_STAGE``,
+``DISPATCHER_AWS_ACCOUNT_ID``) so that the runtime builds the same names.
 
 The platform rules it enforces, with their sources (moto enforces none of them):
 
 - Lambda: 128-10,240 MB, at most 900 s
-  (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+  (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); names of at most
+  64 characters (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html).
+- A batch runs its records one after the other, so the function's timeout is the batch size
+  times the longest a record may take (its task's timeout, or its pace under a rate limit) plus
+  ``RESERVE_SECONDS`` to record results and settle the batch; the batch size is the largest
+  (ten by default) whose records fit in 900 s, and a task that cannot fit even alone is refused.
 - A queue feeding Lambda needs a visibility timeout of at least six times the function timeout
   (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html); SQS allows at most
-  12 hours of visibility and 14 days of retention, 4 days by default
-  (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-queues.html).
+  12 hours of visibility and 14 days of retention, 4 days by default, and queue names of at most
+  80 characters (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+  quotas-queues.html).
 - A message's expiry counts from its first enqueue, also in the DLQ, so the DLQ keeps messages
   longer than its queue (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/
   SQSDeveloperGuide/sqs-dead-letter-queues.html).
@@ -24,11 +38,24 @@ The platform rules it enforces, with their sources (moto enforces none of them):
   window, windows up to 300 s and none on FIFO queues
   (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html); maximum
   concurrency 2-1,000 (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html),
-  so a limit of 1 becomes reserved concurrency.
-- EventBridge schedules: see :mod:`adapters.aws.deploy.schedules`.
-
-Not yet honoured: a task's ``rate_limit`` (issue 9, item 13) is carried in the model but no AWS
-value is decided from it.
+  so a limit of 1 becomes reserved concurrency. The function's role needs
+  ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` and ``sqs:GetQueueAttributes`` on the queue
+  (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions).
+- IAM: batch SQS calls are authorized as their single forms (``SendMessageBatch`` needs
+  ``sqs:SendMessage``; https://docs.aws.amazon.com/AWSSimpleQueueService/latest/
+  SQSDeveloperGuide/sqs-api-permissions-reference.html); a GetObject of a missing key answers
+  404 only to a caller with ``s3:ListBucket`` on the bucket, else 403
+  (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html); role names are at most
+  64 characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+- S3 bucket names are global, 3-63 characters
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+- A task's ``rate_limit``: an SQS trigger has no rate, so the queue's concurrency is capped and
+  the consumers pace themselves (:mod:`adapters.aws.pacing`); a rate whose pace no function
+  timeout holds is refused.
+- SnapStart: Python 3.12 and later, on published versions only, so the event source mapping
+  invokes an alias (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html).
+- EventBridge schedules: see :mod:`adapters.aws.deploy.schedules`; EventBridge Scheduler: see
+  :mod:`adapters.aws.scheduler`.
 
 checkov checks that do not fit a task queue are skipped in the generated files with the reason
 (``SKIPS``); everything else it asks for is set.
@@ -44,39 +71,52 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.aws.config import ACCOUNT_ENV
 from adapters.aws.deploy.names import camel
 from adapters.aws.deploy.records import (
+    Account,
     Arn,
     AwsPlan,
+    Condition,
     DynamoTable,
+    EnvValue,
     EventSourceMapping,
     IamRole,
     LambdaFunction,
     LogGroup,
     LogGroupArn,
+    ManagedPolicy,
     ObjectsArn,
     Record,
     Redrive,
     Ref,
     S3Bucket,
+    ScheduleGroup,
     ScheduleRule,
+    SchedulesArn,
     ScheduleSender,
     Skip,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
+    Stage,
     Statement,
 )
 from adapters.aws.deploy.schedules import Untranslatable, cron_expression, rate_expression
-from adapters.aws.package import PACKAGER
+from adapters.aws.pacing import CONCURRENCY_ENV, pace_seconds
+from adapters.aws.package import PACKAGER, SNAPSTART_RUNTIMES
 from adapters.aws.results import TTL_ATTRIBUTE
+from adapters.aws.scheduler import GROUP_ENV, ROLE_ENV
 from dispatcher import naming
 from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.deploy.model import (
     DeadLetterQueue,
+    Delays,
     Deployment,
+    Grant,
     Identity,
     PayloadStore,
+    ProducerAccess,
     Queue,
     Resource,
     ResultStore,
@@ -85,12 +125,16 @@ from dispatcher.deploy.model import (
     Trigger,
     Worker,
 )
+from dispatcher.deploy.package import PackagingError
 from dispatcher.deploy.policy import DeploySettings, FunctionLimits
 
 DAY = 86_400
 LIMITS = FunctionLimits(
     kind="AWS Lambda function", min_memory_mb=128, max_memory_mb=10_240, max_timeout_seconds=900
 )
+MAX_FUNCTION_TIMEOUT = LIMITS.max_timeout_seconds
+#: Seconds a function keeps beyond its records' time to record results and settle the batch.
+RESERVE_SECONDS = 10
 VISIBILITY_FACTOR = 6
 MAX_VISIBILITY_SECONDS = 43_200
 DEFAULT_RETENTION_SECONDS = 4 * DAY
@@ -100,6 +144,7 @@ RETENTION_MARGIN_SECONDS = 3600
 #: Receives beyond a task's attempts before SQS itself dead-letters a message: the handler
 #: dead-letters at once, this is the backstop for crashes and busy claims.
 REDRIVE_MARGIN = 5
+DEFAULT_BATCH_SIZE = 10
 MAX_BATCH_SIZE = 10_000
 MAX_FIFO_BATCH_SIZE = 10
 MAX_UNWINDOWED_BATCH_SIZE = 10
@@ -110,8 +155,22 @@ LOG_RETENTION_DAYS = 30
 PARTIAL_FAILURES = "ReportBatchItemFailures"
 HANDLER = "adapters.aws.entrypoint.handler"
 BACKEND_SPEC = "aws"
-RUNTIME = "python{}.{}".format(*PACKAGER.target.python)
-ARCHITECTURE = PACKAGER.target.machine
+SNAPSTART_ALIAS = "live"
+#: The longest name of each kind of resource AWS accepts.
+MAX_NAME_LENGTH = {
+    "SQS queue": 80,
+    "Lambda function": 64,
+    "IAM role": 64,
+    "IAM policy": 128,
+    "DynamoDB table": 255,
+    "S3 bucket": 63,
+    "schedule group": 64,
+    "EventBridge rule": 64,
+}
+STAGE_DESCRIPTION = (
+    "The deployment's stage (dev, prod...): every resource name and the functions' "
+    "DISPATCHER_STAGE follow it"
+)
 
 #: checkov checks skipped in the generated files, by the kind of resource, with the reason.
 SKIPS: dict[str, dict[str, str]] = {
@@ -123,7 +182,8 @@ SKIPS: dict[str, dict[str, str]] = {
         "CKV_AWS_116": "fed by an SQS event source mapping, whose redrive policy is the "
         "dead-letter queue; nothing invokes it asynchronously",
         "CKV_AWS_117": "talks only to public AWS endpoints (SQS, DynamoDB, S3); no VPC resources",
-        "CKV_AWS_173": "the environment holds only the app reference and backend name, no secrets",
+        "CKV_AWS_173": "the environment holds only the app reference, stage and resource "
+        "names, no secrets",
         "CKV_AWS_272": "the package is built by `dispatcher package`; code signing is the "
         "deployer's choice",
         "CKV_AWS_115": "concurrency is limited per queue by the event source mapping's maximum "
@@ -149,26 +209,89 @@ SKIPS: dict[str, dict[str, str]] = {
     },
 }
 
-#: IAM actions per (model resource type, access).
-ACTIONS: dict[tuple[type[Resource], str], tuple[str, ...]] = {
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """The IAM actions of one (resource type, access) pair, and what they apply to."""
+
+    actions: tuple[str, ...]
+    on: Callable[[Resource], list[Ref]]
+    condition: Condition | None = None
+
+
+def _itself(resource: Resource) -> list[Ref]:
+    kind: dict[type[Resource], type] = {
+        Queue: SqsQueue,
+        DeadLetterQueue: SqsDeadLetterQueue,
+        ResultStore: DynamoTable,
+        PayloadStore: S3Bucket,
+    }
+    return [Arn(kind[type(resource)], resource.name)]
+
+
+def _objects(resource: Resource) -> list[Ref]:
+    return [ObjectsArn(resource.name)]
+
+
+def _log_streams(resource: Resource) -> list[Ref]:
+    return [LogGroupArn(resource.name)]
+
+
+def _schedules(resource: Resource) -> list[Ref]:
+    return [SchedulesArn(resource.name)]
+
+
+def _scheduler_role(resource: Resource) -> list[Ref]:
+    return [Arn(IamRole, resource.name)]
+
+
+SEND = ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+#: IAM statements per (model resource type, access): exactly the calls the runtime makes
+#: (``tests/aws/test_iam.py`` runs the sample under these policies and fails on any drift).
+ACTIONS: dict[tuple[type[Resource], str], tuple[Grants, ...]] = {
     (Queue, "consume"): (
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-        "sqs:GetQueueUrl",
+        Grants(
+            (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+            ),
+            _itself,
+        ),
     ),
-    (Queue, "send"): ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"),
-    (DeadLetterQueue, "send"): ("sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"),
+    (Queue, "send"): (Grants(SEND, _itself),),
+    (DeadLetterQueue, "send"): (Grants(SEND, _itself),),
     (ResultStore, "read_write"): (
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:DescribeTable",
+        Grants(
+            (
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",  # an event's results, two or more records
+            ),
+            _itself,
+        ),
     ),
-    (PayloadStore, "read_write"): ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
-    (Worker, "write_logs"): ("logs:CreateLogStream", "logs:PutLogEvents"),
+    (ResultStore, "send"): (
+        Grants(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), _itself),
+    ),
+    (PayloadStore, "read_write"): (
+        Grants(("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), _objects),
+        # A missing claim check must be a 404 (dead-lettered with its reason), not a 403.
+        Grants(("s3:ListBucket",), _itself),
+    ),
+    (PayloadStore, "send"): (Grants(("s3:PutObject", "s3:DeleteObject"), _objects),),
+    (Delays, "schedule"): (
+        Grants(("scheduler:CreateSchedule",), _schedules),
+        Grants(
+            ("iam:PassRole",),
+            _scheduler_role,
+            Condition("StringEquals", "iam:PassedToService", "scheduler.amazonaws.com"),
+        ),
+    ),
+    (Worker, "write_logs"): (Grants(("logs:CreateLogStream", "logs:PutLogEvents"), _log_streams),),
 }
 
 
@@ -196,17 +319,48 @@ def envelope_template(task: str) -> str:
     )
 
 
+def bucket_name(app: str) -> naming.Name:
+    """The claim-check bucket: S3 names are global, so it ends with the account and region."""
+    return naming.claim_check_bucket(app, scoped=True)
+
+
+def scheduler_group_name(app: str) -> naming.Name:
+    """The schedule group of long delays."""
+    return naming.name(app, "delays")
+
+
+def scheduler_role_name(app: str) -> naming.Name:
+    """The role EventBridge Scheduler assumes to send long-delayed messages."""
+    return naming.name(app, "delays-role")
+
+
+def producer_policy_name(app: str) -> naming.Name:
+    """The managed policy producers attach."""
+    return naming.name(app, "producer")
+
+
 @dataclass(frozen=True, slots=True)
 class QueueDecision:
-    """The SQS and event-source values of one queue, decided together."""
+    """The SQS, Lambda and event-source values of one queue, decided together."""
 
     visibility: int
     retention: int
     max_receive_count: int
     batch_size: int
     batching_window: int | None
+    function_timeout: int
     reserved_concurrency: int | None
     max_concurrency: int | None
+    pacing_concurrency: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionOptions:
+    """The deployment-wide function options: runtime, architecture, SnapStart."""
+
+    runtime: str
+    architecture: str
+    snapstart: bool
 
 
 class AwsPolicy:
@@ -220,15 +374,18 @@ class AwsPolicy:
         problem, one line each."""
         decider = Decider(deployment, settings)
         records = decider.records()
+        decider.check_names(records)
         if decider.problems:
             raise UndeployableApp(deployment.app, decider.problems)
         return AwsPlan(
             deployment=deployment,
             records=tuple(records),
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            runtime=decider.options.runtime,
+            architecture=decider.options.architecture,
             log_retention_days=LOG_RETENTION_DAYS,
-            artifact=f"build/{PACKAGER.archive_name(deployment.app)}",
+            artifact=settings.artifact or f"build/{PACKAGER.archive_name(deployment.app)}",
+            stage_pattern=naming.STAGE_PATTERN,
+            stage_description=STAGE_DESCRIPTION,
         )
 
 
@@ -242,6 +399,7 @@ class Decider:
     def __init__(self, deployment: Deployment, settings: DeploySettings) -> None:
         self.deployment = deployment
         self.problems: list[str] = []
+        self.options = self._options(settings)
         self.queues: dict[str, QueueDecision] = {}
         for queue in deployment.of_type(Queue):
             overrides = self._settings(queue.name, settings.queues.get(queue.name, {}))
@@ -254,10 +412,12 @@ class Decider:
             Queue: self.queue,
             ResultStore: self.result_store,
             PayloadStore: self.payload_store,
+            Delays: self.delays,
             Identity: self.identity,
             Worker: self.worker,
             Trigger: self.trigger,
             Schedule: self.schedule,
+            ProducerAccess: self.producer_access,
         }
 
     def records(self) -> list[Record]:
@@ -268,6 +428,49 @@ class Decider:
     def problem(self, tasks: list[TaskIntent], setting: str, message: str) -> None:
         names = ", ".join(t.name for t in tasks)
         self.problems.append(f"task {names}: {setting}: {message}")
+
+    def check_names(self, records: list[Record]) -> None:
+        """Every name must fit its kind's limit with the longest stage (and account and
+        region) allowed."""
+        kinds: dict[type, tuple[str, str]] = {
+            SqsQueue: ("SQS queue", "queue_name"),
+            SqsDeadLetterQueue: ("SQS queue", "queue_name"),
+            LambdaFunction: ("Lambda function", "function_name"),
+            IamRole: ("IAM role", "role_name"),
+            ManagedPolicy: ("IAM policy", "policy_name"),
+            DynamoTable: ("DynamoDB table", "table_name"),
+            S3Bucket: ("S3 bucket", "bucket_name"),
+            ScheduleGroup: ("schedule group", "group_name"),
+            ScheduleRule: ("EventBridge rule", "rule_name"),
+        }
+        for record in records:
+            if type(record) not in kinds:
+                continue
+            kind, attribute = kinds[type(record)]
+            name: naming.Name = getattr(record, attribute)
+            longest, limit = name.longest(), MAX_NAME_LENGTH[kind]
+            if longest > limit:
+                shown = name.render("-<stage>", "<account>", "<region>")
+                self.problems.append(
+                    f"app {self.deployment.app!r}: the {kind} name {shown!r} can reach {longest} "
+                    f"characters with a {naming.MAX_STAGE_LENGTH}-character stage, above AWS's "
+                    f"{limit}; shorten the app or queue name"
+                )
+
+    # --- deployment-wide options -------------------------------------------------------------
+
+    def _options(self, settings: DeploySettings) -> FunctionOptions:
+        try:
+            target = PACKAGER.target(settings.runtime, settings.architecture)
+        except PackagingError as error:
+            self.problems.append(f"settings: {error}")
+            target = PACKAGER.target()
+        if settings.snapstart and target.runtime not in SNAPSTART_RUNTIMES:
+            self.problems.append(
+                f"settings: snapstart needs one of {', '.join(sorted(SNAPSTART_RUNTIMES))}, "
+                f"not {target.runtime}"
+            )
+        return FunctionOptions(target.runtime, target.architecture, settings.snapstart)
 
     # --- one queue's values ------------------------------------------------------------------
 
@@ -287,20 +490,64 @@ class Decider:
 
     def _queue(self, queue: Queue, overrides: QueueSettings) -> QueueDecision:
         tasks = self.deployment.tasks_of(queue.tasks)
-        worker = next(w for w in self.deployment.of_type(Worker) if w.queue == queue.name)
-        visibility = self._visibility(queue, tasks, worker.timeout_seconds, overrides)
-        retention = self._retention(tasks, visibility, overrides)
-        batch_size, window = self._batching(queue, tasks, overrides)
         reserved, maximum = self._concurrency(tasks)
+        pacing = self._pacing(tasks, reserved, maximum)
+        if pacing is not None and reserved is None and maximum is None:
+            maximum = pacing
+        record_time = self._record_time(tasks, pacing)
+        batch_size, window = self._batching(queue, tasks, overrides, record_time)
+        function_timeout = min(
+            MAX_FUNCTION_TIMEOUT, math.ceil(batch_size * record_time) + RESERVE_SECONDS
+        )
+        visibility = self._visibility(queue, tasks, function_timeout, overrides)
+        retention = self._retention(tasks, visibility, overrides)
         return QueueDecision(
             visibility=visibility,
             retention=retention,
             max_receive_count=max(t.attempts for t in tasks) + REDRIVE_MARGIN,
             batch_size=batch_size,
             batching_window=None if queue.ordered else window,
+            function_timeout=function_timeout,
             reserved_concurrency=reserved,
             max_concurrency=maximum,
+            pacing_concurrency=pacing,
         )
+
+    def _pacing(
+        self, tasks: list[TaskIntent], reserved: int | None, maximum: int | None
+    ) -> int | None:
+        """The concurrency rate-limited tasks pace themselves for (``None``: no rate limit)."""
+        if not any(t.rate_limit is not None for t in tasks):
+            return None
+        return reserved or maximum or MIN_MAPPING_CONCURRENCY
+
+    def _record_time(self, tasks: list[TaskIntent], pacing: int | None) -> float:
+        """The longest one record may take: its task's timeout, or its pace."""
+        longest = 0.0
+        room = MAX_FUNCTION_TIMEOUT - RESERVE_SECONDS
+        for task in tasks:
+            need = task.timeout_seconds
+            if task.rate_limit is not None and pacing is not None:
+                rate = task.rate_limit
+                pace = pace_seconds(rate.count, rate.per_seconds, pacing)
+                if pace > room:
+                    self.problem(
+                        [task],
+                        "rate_limit",
+                        f"{rate.count} per {rate.per_seconds:g} s cannot be honoured on AWS "
+                        f"Lambda: with up to {pacing} concurrent functions each run must take "
+                        f"{pace:g} s, above the {room} s a function has",
+                    )
+                need = max(need, pace)
+            if room < task.timeout_seconds <= MAX_FUNCTION_TIMEOUT:  # beyond: the builder's
+                self.problem(
+                    [task],
+                    "timeout",
+                    f"{task.timeout_seconds:g} s leaves no time within Lambda's "
+                    f"{MAX_FUNCTION_TIMEOUT} s to record its result: at most {room} s",
+                )
+            longest = max(longest, need)
+        return longest
 
     def _visibility(
         self, queue: Queue, tasks: list[TaskIntent], timeout: int, overrides: QueueSettings
@@ -345,10 +592,24 @@ class Decider:
         return retention
 
     def _batching(
-        self, queue: Queue, tasks: list[TaskIntent], overrides: QueueSettings
+        self,
+        queue: Queue,
+        tasks: list[TaskIntent],
+        overrides: QueueSettings,
+        record_time: float,
     ) -> tuple[int, int]:
-        size = overrides.batch_size or (MAX_FIFO_BATCH_SIZE if queue.ordered else 10)
+        room = MAX_FUNCTION_TIMEOUT - RESERVE_SECONDS
+        fitting = max(1, math.floor(room / record_time)) if record_time > 0 else MAX_BATCH_SIZE
+        given = overrides.batch_size
+        size = given or min(DEFAULT_BATCH_SIZE, fitting)
         window = overrides.batching_window_seconds or 0
+        if given is not None and given > fitting:
+            self.problem(
+                tasks,
+                "batch_size",
+                f"{given} records of up to {record_time:g} s each do not fit in Lambda's "
+                f"{MAX_FUNCTION_TIMEOUT} s on queue {queue.name!r} (at most {fitting})",
+            )
         if queue.ordered:
             if size > MAX_FIFO_BATCH_SIZE:
                 self.problem(
@@ -433,7 +694,7 @@ class Decider:
                 retention_seconds=decided.retention,
                 managed_encryption=True,
                 redrive=Redrive(queue.dead_letter, decided.max_receive_count),
-                url_output=f"URL of {queue.physical_name}",
+                url_output=f"URL of the SQS queue of task queue {queue.queue}",
                 skips=skips("queue"),
             )
         ]
@@ -469,12 +730,13 @@ class Decider:
         ]
 
     def payload_store(self, store: PayloadStore) -> list[Record]:
-        """A private, encrypted bucket whose objects outlive the dead letters that point to
-        them (a dead letter may be replayed until the DLQ drops it)."""
+        """A private, encrypted bucket, named for its account and region (S3 names are
+        global), whose objects outlive the dead letters that point to them (a dead letter may
+        be replayed until the DLQ drops it)."""
         return [
             S3Bucket(
                 name=store.name,
-                bucket_name=store.physical_name,
+                bucket_name=bucket_name(self.deployment.app),
                 lifecycle_rule="expire-claim-checks",
                 expire_after_days=math.ceil(DEAD_LETTER_RETENTION_SECONDS / DAY) + 1,
                 abort_multipart_after_days=1,
@@ -485,26 +747,92 @@ class Decider:
             )
         ]
 
+    def delays(self, delays: Delays) -> list[Record]:
+        """The schedule group of long delays, and the role the scheduler sends with: to every
+        queue that takes delays (not ordered ones: a FIFO queue has no per-message delay) and
+        to their dead-letter queues (where an undeliverable schedule goes)."""
+        app = self.deployment.app
+        queues = [q for q in self.deployment.of_type(Queue) if q.name in delays.queues]
+        targets: list[Ref] = []
+        for queue in queues:
+            if not queue.ordered:
+                targets += [Arn(SqsQueue, queue.name), Arn(SqsDeadLetterQueue, queue.dead_letter)]
+        return [
+            ScheduleGroup(
+                name=delays.name,
+                group_name=scheduler_group_name(app),
+                name_output=f"Schedule group of long delays ({GROUP_ENV})",
+            ),
+            IamRole(
+                name=delays.name,
+                role_name=scheduler_role_name(app),
+                service="scheduler.amazonaws.com",
+                same_account=True,
+                policy_name="dispatcher-delays",
+                statements=(Statement(("sqs:SendMessage",), tuple(targets)),),
+                arn_output=f"Role EventBridge Scheduler sends long delays with ({ROLE_ENV})",
+            ),
+        ]
+
+    def _statements(self, grants: tuple[Grant, ...]) -> tuple[Statement, ...]:
+        """One statement per distinct set of actions (and condition), in grant order."""
+        grouped: dict[tuple[tuple[str, ...], Condition | None], list[Ref]] = {}
+        for grant in grants:
+            resource = self.deployment.get(grant.resource)
+            found = ACTIONS.get((type(resource), grant.access))
+            if found is None:
+                raise ValueError(f"no IAM actions for {grant.access} on {type(resource).__name__}")
+            for entry in found:
+                targets = grouped.setdefault((entry.actions, entry.condition), [])
+                targets += [t for t in entry.on(resource) if t not in targets]
+        return tuple(Statement(a, tuple(r), c) for (a, c), r in grouped.items())
+
     def identity(self, identity: Identity) -> list[Record]:
         """A role Lambda assumes: one statement per distinct set of actions."""
         worker = self.deployment.get(identity.worker)
         assert isinstance(worker, Worker)
-        grouped: dict[tuple[str, ...], list[Ref]] = {}
-        for grant in identity.grants:
-            resource = self.deployment.get(grant.resource)
-            actions = ACTIONS.get((type(resource), grant.access))
-            if actions is None:
-                raise ValueError(f"no IAM actions for {grant.access} on {type(resource).__name__}")
-            grouped.setdefault(actions, []).extend(_arns(resource))
         return [
             IamRole(
                 name=identity.name,
-                role_name=f"{worker.physical_name}-role",
+                role_name=worker.physical_name.extended("role"),
                 service="lambda.amazonaws.com",
+                same_account=False,
                 policy_name="dispatcher-worker",
-                statements=tuple(Statement(a, tuple(r)) for a, r in grouped.items()),
+                statements=self._statements(identity.grants),
+                arn_output=None,
             )
         ]
+
+    def producer_access(self, access: ProducerAccess) -> list[Record]:
+        """The managed policy producers attach (a role, a user, a group)."""
+        return [
+            ManagedPolicy(
+                name=access.name,
+                policy_name=producer_policy_name(self.deployment.app),
+                description=f"Send the tasks of {self.deployment.app} (queues, dedup keys, "
+                "claim checks, long delays)",
+                statements=self._statements(access.grants),
+                arn_output="Managed policy for producers: attach it to whatever sends tasks",
+            )
+        ]
+
+    def environment(self, worker: Worker) -> dict[str, EnvValue]:
+        """What the runtime reads: the app, the backend, the stage and account (the names),
+        the scheduler of long delays, and the concurrency rate limits pace for."""
+        environment: dict[str, EnvValue] = {
+            naming.APP_ENV: self.deployment.app_reference,
+            "DISPATCHER_BACKEND": BACKEND_SPEC,
+            naming.STAGE_ENV: Stage(),
+            ACCOUNT_ENV: Account(),
+        }
+        delays = self.deployment.of_type(Delays)
+        if delays:
+            environment[GROUP_ENV] = scheduler_group_name(self.deployment.app)
+            environment[ROLE_ENV] = Arn(IamRole, delays[0].name)
+        pacing = self.queues[worker.queue].pacing_concurrency
+        if pacing is not None:
+            environment[CONCURRENCY_ENV] = str(pacing)
+        return environment
 
     def worker(self, worker: Worker) -> list[Record]:
         """The function's log group, and the function."""
@@ -512,7 +840,8 @@ class Decider:
         return [
             LogGroup(
                 name=worker.name,
-                log_group_name=f"/aws/lambda/{worker.physical_name}",
+                prefix="/aws/lambda/",
+                function_name=worker.physical_name,
                 retention_days=LOG_RETENTION_DAYS,
                 skips=skips("log_group"),
             ),
@@ -520,17 +849,16 @@ class Decider:
                 name=worker.name,
                 function_name=worker.physical_name,
                 description=f"Runs the tasks of queue {worker.queue}: {', '.join(worker.tasks)}",
-                runtime=RUNTIME,
+                runtime=self.options.runtime,
+                architecture=self.options.architecture,
                 handler=HANDLER,
                 memory_mb=worker.memory_mb,
-                timeout=worker.timeout_seconds,
+                timeout=decided.function_timeout,
                 role=worker.identity,
                 log_group=worker.name,
-                environment={
-                    naming.APP_ENV: self.deployment.app_reference,
-                    "DISPATCHER_BACKEND": BACKEND_SPEC,
-                },
+                environment=self.environment(worker),
                 reserved_concurrency=decided.reserved_concurrency,
+                snapstart=self.options.snapstart,
                 skips=skips("function"),
             ),
         ]
@@ -543,6 +871,7 @@ class Decider:
                 name=trigger.name,
                 queue=trigger.queue,
                 function=trigger.worker,
+                alias=SNAPSTART_ALIAS if self.options.snapstart else None,
                 batch_size=decided.batch_size,
                 batching_window=decided.batching_window,
                 response_types=(PARTIAL_FAILURES,),
@@ -566,7 +895,7 @@ class Decider:
         return [
             ScheduleRule(
                 name=schedule.name,
-                rule_name=f"{self.deployment.app}-{schedule.name}",
+                rule_name=naming.name(self.deployment.app, schedule.name),
                 description=f"Runs {schedule.task} on {schedule.expression!r} (UTC)",
                 expression=expression,
                 queue=schedule.queue,
@@ -576,17 +905,3 @@ class Decider:
                 message_group_id=schedule.task if queue.ordered else None,
             )
         ]
-
-
-def _arns(resource: Resource) -> list[Ref]:
-    """What a grant on ``resource`` covers."""
-    if isinstance(resource, Worker):
-        return [LogGroupArn(resource.name)]
-    if isinstance(resource, PayloadStore):
-        return [Arn(S3Bucket, resource.name), ObjectsArn(resource.name)]
-    kind: dict[type[Resource], type] = {
-        Queue: SqsQueue,
-        DeadLetterQueue: SqsDeadLetterQueue,
-        ResultStore: DynamoTable,
-    }
-    return [Arn(kind[type(resource)], resource.name)]

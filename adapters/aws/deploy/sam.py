@@ -31,11 +31,15 @@ class SamRenderer(CloudFormationRenderer):
         }
 
     def function(self, record: LambdaFunction, plan: AwsPlan) -> Fragment:
-        """A serverless function (its events come from the mappings)."""
+        """A serverless function (its events come from the mappings); with SnapStart, SAM
+        publishes a version per code change and points its alias and events at it."""
         code = {"CodeUri": {"Bucket": {"Ref": "CodeBucket"}, "Key": {"Ref": "CodeKey"}}}
         resource = self.resources.function_resource(
             record, "AWS::Serverless::Function", code, code_last=True
         )
+        if record.snapstart:
+            [mapping] = [m for m in plan.of_type(EventSourceMapping) if m.function == record.name]
+            resource["Properties"]["AutoPublishAlias"] = mapping.alias
         return [("Resources", logical_id(LambdaFunction, record.name), resource)]
 
     def event(self, record: EventSourceMapping, plan: AwsPlan) -> Fragment:

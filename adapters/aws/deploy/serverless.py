@@ -1,5 +1,6 @@
 """``serverless.yml`` for Serverless Framework 3: functions with their SQS events, the other
-resources as CloudFormation under ``resources``. Only writes."""
+resources as CloudFormation under ``resources``. Names follow Serverless's own stage
+(``shop-${sls:stage}-payments``; ``--stage``, ``dev`` by default). Only writes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from adapters.aws.deploy.cloudformation import (
     TEMPLATES,
     CloudFormationResources,
     Fragment,
+    Names,
     arn,
+    env_value,
     merge,
 )
 from adapters.aws.deploy.names import camel
@@ -25,6 +28,24 @@ from adapters.aws.deploy.records import (
 from dispatcher.deploy.model import Worker
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template, to_yaml
+from dispatcher.naming import Name
+
+#: Serverless's stage variable, resolved by Serverless before CloudFormation sees the template.
+SLS_STAGE = "${sls:stage}"
+
+
+class ServerlessNames(Names):
+    """Names with Serverless's stage: plain text where no CloudFormation value is needed,
+    ``Fn::Sub`` for those with the account and region."""
+
+    stage = f"-{SLS_STAGE}"
+
+    def value(self, name: Name, prefix: str = "") -> Any:
+        text = self.text(name, prefix)
+        return {"Fn::Sub": text} if name.scoped else text
+
+    def stage_value(self) -> Any:
+        return SLS_STAGE
 
 
 def function_key(plan: AwsPlan, function: str) -> str:
@@ -43,7 +64,8 @@ class ServerlessRenderer(Renderer[Fragment]):
     filename = "serverless.yml"
 
     def __init__(self) -> None:
-        self.resources = CloudFormationResources()
+        self.names = ServerlessNames()
+        self.resources = CloudFormationResources(self.names)
 
     def handlers(self) -> Mapping[type, Callable[[Any, Any], Fragment]]:
         return {
@@ -60,16 +82,20 @@ class ServerlessRenderer(Renderer[Fragment]):
     def function(self, record: LambdaFunction, plan: AwsPlan) -> Fragment:
         """A function entry."""
         function: dict[str, Any] = {
-            "name": record.function_name,
+            "name": self.names.value(record.function_name),
             "description": record.description,
             "handler": record.handler,
             "memorySize": record.memory_mb,
             "timeout": record.timeout,
             "role": arn(IamRole, record.role),
-            "environment": dict(record.environment),
+            "environment": {
+                key: env_value(value, self.names) for key, value in record.environment.items()
+            },
         }
         if record.reserved_concurrency is not None:
             function["reservedConcurrency"] = record.reserved_concurrency
+        if record.snapstart:
+            function["snapStart"] = True
         return [("functions", function_key(plan, record.name), function)]
 
     def event(self, record: EventSourceMapping, plan: AwsPlan) -> Fragment:
@@ -97,14 +123,20 @@ class ServerlessRenderer(Renderer[Fragment]):
                 "runtime": plan.runtime,
                 "architecture": plan.architecture,
                 "region": "${opt:region, 'us-east-1'}",
-                "stage": "${opt:stage, 'prod'}",
+                "stage": "${opt:stage, 'dev'}",
                 "logRetentionInDays": plan.log_retention_days,
             },
             "package": {"artifact": plan.artifact},
             "functions": functions,
             "resources": {
                 "Resources": sections.get("Resources", {}),
-                "Outputs": sections.get("Outputs", {}),
+                "Outputs": {
+                    "Stage": {
+                        "Description": "The stage (DISPATCHER_STAGE for producers)",
+                        "Value": SLS_STAGE,
+                    },
+                    **sections.get("Outputs", {}),
+                },
             },
         }
 

@@ -25,7 +25,8 @@ Azure's rules it enforces, with their sources:
   timeout above 3,600 s is refused.
 - Flex Consumption runs Python 3.10 and 3.11 (and later releases since)
   (https://learn.microsoft.com/en-us/azure/azure-functions/flex-consumption-plan#supported-language-stack-versions);
-  the app runs 3.11, the version ``dispatcher package`` targets.
+  the app runs the version ``dispatcher package`` builds for (``--runtime``, python3.11 by
+  default: :mod:`adapters.azure.package`).
 - Maximum instance count: 1 to 1,000 (the azurerm provider's validation of
   ``maximum_instance_count``; 100 by default,
   https://learn.microsoft.com/en-us/azure/azure-functions/flex-consumption-how-to#set-instance-limits).
@@ -102,12 +103,16 @@ from adapters.azure.deploy.records import (
     UserIdentity,
 )
 from adapters.azure.deploy.schedules import ncrontab
+from adapters.azure.package import PACKAGER
 from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.deploy.model import (
     DeadLetterQueue,
+    Delays,
     Deployment,
+    Grant,
     Identity,
     PayloadStore,
+    ProducerAccess,
     Queue,
     Resource,
     ResultStore,
@@ -116,6 +121,7 @@ from dispatcher.deploy.model import (
     Trigger,
     Worker,
 )
+from dispatcher.deploy.package import PackagingError
 from dispatcher.deploy.policy import DeploySettings, FunctionLimits
 from dispatcher.errors import Unsupported
 from dispatcher.options import Schedule as ScheduleOption
@@ -132,7 +138,6 @@ LIMITS = FunctionLimits(
     max_timeout_seconds=MAX_TIMEOUT_SECONDS,
 )
 RUNTIME = "python"
-RUNTIME_VERSION = "3.11"
 DEFAULT_MAX_INSTANCES = 100
 MAX_BATCH_SIZE = 32
 #: Deliveries beyond a task's attempts before the host poisons a message that keeps dying
@@ -249,6 +254,7 @@ class Decider:
             if given
         ]
         self.warnings: list[str] = []
+        self.runtime_version = self._runtime(settings)
         self.unserved = {q.queue: UNSERVED_ORDERED for q in deployment.of_type(Queue) if q.ordered}
         self.served = [q for q in deployment.of_type(Queue) if not q.ordered]
         self.tasks = [t for q in self.served for t in deployment.tasks_of(q.tasks)]
@@ -271,6 +277,18 @@ class Decider:
         self._check_names()
         self.capacity = self._capacity()
 
+    def _runtime(self, settings: DeploySettings) -> str:
+        """The Python version the Function App runs: the packager's, for ``--runtime`` and
+        ``--architecture`` (its defaults when not given)."""
+        if settings.snapstart:
+            self.problems.append("settings: snapstart: Azure Functions has no SnapStart")
+        try:
+            target = PACKAGER.target(settings.runtime, settings.architecture)
+        except PackagingError as error:
+            self.problems.append(f"settings: {error}")
+            target = PACKAGER.target()
+        return "{}.{}".format(*target.python)
+
     def handlers(self) -> Mapping[type[Resource], Callable[[Any], list[Record]]]:
         """The explicit table of decisions, one per model resource type."""
         return {
@@ -282,6 +300,9 @@ class Decider:
             Worker: lambda worker: [],  # one Function App for every queue: ``app_records``
             Trigger: self.trigger,
             Schedule: self.schedule,
+            # Azure has no scheduler: a delay past 7 days hops (adapters.azure.producer)
+            Delays: lambda delays: [],
+            ProducerAccess: lambda access: [],  # after the storage: see ``producer_roles``
         }
 
     def records(self) -> list[Record]:
@@ -357,7 +378,9 @@ class Decider:
             return []
         return [
             StorageQueue(
-                name=queue.name, queue=Named("hyphenated", queue.queue), task_queue=queue.queue
+                name=queue.name,
+                queue=Named("hyphenated", queue.physical_name.part),
+                task_queue=queue.queue,
             )
         ]
 
@@ -369,7 +392,7 @@ class Decider:
         return [
             StorageQueue(
                 name=poison_record(queue.name),
-                queue=Named("hyphenated", queue.queue + names.POISON_SUFFIX),
+                queue=Named("hyphenated", queue.physical_name.part + names.POISON_SUFFIX),
                 task_queue=queue.queue,
                 poison_of=queue.name,
             )
@@ -379,7 +402,9 @@ class Decider:
         """The results table: ``<prefix without hyphens>results``."""
         return [
             StorageTable(
-                name=store.name, table=Named("compact", names.RESULTS), skips=skips("table")
+                name=store.name,
+                table=Named("compact", store.physical_name.part),
+                skips=skips("table"),
             )
         ]
 
@@ -388,7 +413,7 @@ class Decider:
         return [
             StorageContainer(
                 name=store.name,
-                container=Named("hyphenated", names.CLAIM_CHECKS),
+                container=Named("hyphenated", store.physical_name.part),
                 holds="message bodies too large for a queue (claim checks)",
                 skips=skips("container"),
             ),
@@ -404,7 +429,7 @@ class Decider:
             QueueFunction(
                 name=trigger.name,
                 function="queue_" + identifier(queue.queue),
-                queue=Named("hyphenated", queue.queue),
+                queue=Named("hyphenated", queue.physical_name.part),
                 task_queue=queue.queue,
                 tasks=queue.tasks,
             )
@@ -492,7 +517,7 @@ class Decider:
                 app=Named("site", ""),
                 plan="plan",
                 runtime=RUNTIME,
-                runtime_version=RUNTIME_VERSION,
+                runtime_version=self.runtime_version,
                 instance_memory_mb=self.capacity.instance_memory_mb,
                 maximum_instances=self.capacity.maximum_instances,
                 package_container="package",
@@ -527,7 +552,7 @@ class Decider:
                 resource = self.deployment.get(grant.resource)
                 target = _role_target(resource, by_model)
                 if target is None:
-                    continue  # an ordered queue, not deployed
+                    continue  # an ordered queue (not deployed), long delays (no scheduler)
                 role, reason = target
                 wanted.setdefault((role, target_name(resource)), reason)
         for key, (_, holds) in HOST_CONTAINERS.items():
@@ -550,25 +575,40 @@ class Decider:
         return app_roles + self.producer_roles(by_model)
 
     def producer_roles(self, by_model: Mapping[str, Ref]) -> list[Record]:
-        """What a producer needs, for the principal a deployer names (none by default): send
-        to the task queues, hold dedup keys and read results in the table, store claim
-        checks."""
-        wanted = [
-            *((QUEUE_SENDER_ROLE, q.name, "sends tasks to the queue") for q in self.served),
-            (TABLE_ROLE, "results", "holds dedup keys and reads results"),
-            (BLOB_ROLE, "claim-checks", "stores the bodies too large for a queue"),
-        ]
-        return [
-            RoleAssignment(
-                name=f"{PRODUCER}-{scope}-{_role_slug(role)}",
-                role=role,
-                scope=by_model[scope],
-                identity=PRODUCER,
-                reason=f"A producer {reason}",
-            )
-            for role, scope, reason in wanted
-            if scope in by_model
-        ]
+        """What the model lets producers do, for the principal a deployer names (none by
+        default): send to the task queues (Storage Queue Data Message Sender), hold dedup keys
+        and read results in the table, store claim checks; long delays need nothing (they
+        hop)."""
+        roles: list[Record] = []
+        for access in self.deployment.of_type(ProducerAccess):
+            for grant in access.grants:
+                wanted = self._producer_role(grant, by_model)
+                if wanted is None:
+                    continue
+                role, reason = wanted
+                scope = by_model[grant.resource]
+                roles.append(
+                    RoleAssignment(
+                        name=f"{PRODUCER}-{scope.name}-{_role_slug(role)}",
+                        role=role,
+                        scope=scope,
+                        identity=PRODUCER,
+                        reason=f"A producer {reason}",
+                    )
+                )
+        return roles
+
+    def _producer_role(self, grant: Grant, by_model: Mapping[str, Ref]) -> tuple[str, str] | None:
+        resource = self.deployment.get(grant.resource)
+        if isinstance(resource, Delays) or grant.resource not in by_model:
+            return None  # no scheduler; an ordered queue is not deployed
+        if isinstance(resource, Queue):
+            return QUEUE_SENDER_ROLE, "sends tasks to the queue"
+        if isinstance(resource, ResultStore):
+            return TABLE_ROLE, "holds dedup keys and reads results"
+        if isinstance(resource, PayloadStore):
+            return BLOB_ROLE, "stores the bodies too large for a queue"
+        raise ValueError(f"no Azure role for a producer's grant on {type(resource).__name__}")
 
     def settings(self) -> dict[str, Setting | StageSetting]:
         """The app settings: the identity-based storage connection (the queue triggers' and
@@ -620,7 +660,7 @@ def _role_target(resource: Resource, by_model: Mapping[str, Ref]) -> tuple[str, 
     """(role, reason) of a grant on ``resource``; ``None`` when it was not deployed."""
     if isinstance(resource, Worker):
         return TELEMETRY_ROLE, "the Function App sends its logs and metrics"
-    if target_name(resource) not in by_model:
+    if isinstance(resource, Delays) or target_name(resource) not in by_model:
         return None
     if isinstance(resource, Queue):
         return QUEUE_ROLE, "its function takes the messages; every function may send to it"

@@ -42,7 +42,7 @@ class ToyPolicy:
             raise UndeployableApp(deployment.app, ["settings: the toy cloud takes none"])
         records = [
             ToyQueue(
-                name=q.physical_name,
+                name=q.physical_name.resolve(),  # the toy cloud has no stages
                 tasks=q.tasks,
                 longest_timeout=max(t.timeout_seconds for t in deployment.tasks_of(q.tasks)),
             )
