@@ -68,7 +68,6 @@ def receiver(app: str) -> QueueReceiver:
 def _build(reference: str) -> QueueReceiver:
     from adapters.azure import names
     from adapters.azure.config import AzureConfig
-    from adapters.azure.identity import ManagedIdentityTokens
     from adapters.azure.lite import LiteEntities
     from adapters.azure.producer import AzureBackend
     from adapters.azure.receiver import QueueReceiver
@@ -83,7 +82,11 @@ def _build(reference: str) -> QueueReceiver:
     # With an account key, or the platform's managed identity endpoint (no key: what the
     # generated infrastructure makes), results go through the small client: the SDK's
     # imports would dominate a cold start (see adapters.azure.lite).
-    tokens = None if config.key else ManagedIdentityTokens.from_environment(config.client_id)
+    tokens = None
+    if not config.key:
+        from adapters.azure.identity import ManagedIdentityTokens
+
+        tokens = ManagedIdentityTokens.from_environment(config.client_id)
     table = names.table_name(app.name, config.stage)
     entities = LiteEntities(config, table, tokens) if config.key or tokens else None
     backend = AzureBackend(app, config, entities=entities)
