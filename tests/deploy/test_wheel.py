@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.tools import ROOT, SAMPLE_OUTPUTS, run
+from tests.deploy.tools import PROVIDER_OUTPUTS, ROOT, SAMPLE_OUTPUTS, run
 
 FILES = {
     "terraform": "main.tf",
@@ -66,6 +66,7 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
     [wheel] = dist.glob("faas_dispatcher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "adapters/aws/deploy/templates/terraform/main.tf.j2" in names
+    assert "adapters/azure/templates/terraform/main.tf.j2" in names
     assert "dispatcher/schema/envelope.v1.json" in names
 
     made = run([sys.executable, "-m", "venv", venv], env=env, timeout=120)
@@ -96,6 +97,17 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         committed = SAMPLE_OUTPUTS[format] / name
         assert (out / name).read_text() == committed.read_text(), f"{format} differs"
+
+    for (provider, format), folder in PROVIDER_OUTPUTS.items():
+        out = work / folder.relative_to(ROOT)
+        result = run(
+            [dispatcher, "infra", "samples.shop", "--provider", provider, "-f", format, "-o", out],
+            cwd=work,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        committed = folder / FILES[format]
+        assert (out / FILES[format]).read_text() == committed.read_text(), f"{provider} differs"
 
     packaged = run([dispatcher, "package", "samples.shop"], cwd=work, env=env)
     assert packaged.returncode == 0, packaged.stdout + packaged.stderr

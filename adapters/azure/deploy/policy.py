@@ -162,8 +162,8 @@ HOST_BLOB_ROLE = "Storage Blob Data Owner"
 TELEMETRY_ROLE = "Monitoring Metrics Publisher"
 #: The containers the Functions host keeps its own blobs in (locks, timer schedules, keys).
 HOST_CONTAINERS = {
-    "webjobs-hosts": ("azure-webjobs-hosts", "its locks and timer schedules"),
-    "webjobs-secrets": ("azure-webjobs-secrets", "its keys"),
+    "webjobs-hosts": ("azure-webjobs-hosts", "locks and timer schedules"),
+    "webjobs-secrets": ("azure-webjobs-secrets", "keys"),
 }
 
 #: checkov checks skipped in the generated file, by the kind of resource, with the reason.
@@ -471,7 +471,7 @@ class Decider:
                 StorageContainer(
                     name=key,
                     container=Named("fixed", fixed),
-                    holds=f"the Functions host's {holds[4:]}",
+                    holds=f"the Functions host's {holds}",
                     skips=skips("container"),
                 )
                 for key, (fixed, holds) in HOST_CONTAINERS.items()
@@ -556,7 +556,7 @@ class Decider:
                 role, reason = target
                 wanted.setdefault((role, target_name(resource)), reason)
         for key, (_, holds) in HOST_CONTAINERS.items():
-            wanted[(HOST_BLOB_ROLE, key)] = f"the Functions host keeps {holds} there"
+            wanted[(HOST_BLOB_ROLE, key)] = f"the Functions host keeps its {holds} there"
         wanted[(BLOB_ROLE, "package")] = "the Function App reads its deployment package"
         wanted[(TELEMETRY_ROLE, "insights")] = "the Function App sends its logs and metrics"
         kinds: dict[str, type[Record]] = {**{k: v.kind for k, v in by_model.items()}}
