@@ -107,6 +107,7 @@ class Cause(enum.StrEnum):
     # RetryLater
     NOT_DUE = "not_due"  # its eta is still ahead: deliver it when due, it has not run
     BUSY = "busy"  # another delivery holds the idempotency claim: look again later
+    NO_TIME = "no_time"  # too little of the invocation's time was left to start it: not run
     FAILED = "failed"  # the task raised a retryable error: retry after the backoff
     # DeadLetter
     MALFORMED = "malformed"  # not an envelope (not JSON, wrong version, a bad field)
@@ -209,6 +210,16 @@ class Claim(enum.Enum):
     BUSY = "busy"  # another delivery holds a live claim: retry later
 
 
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """A granted claim from a store that counts runs in its claim records: ``attempt`` is the
+    number of the run that starts now (one more than the last run's, or the attempt the
+    executor passed when the invocation never ran). Stores that do not count runs answer
+    :attr:`Claim.GRANTED`, and the executor numbers attempts by deliveries."""
+
+    attempt: int
+
+
 @runtime_checkable
 class ResultStore(Protocol):
     """Where results and idempotency records live."""
@@ -218,12 +229,15 @@ class ResultStore(Protocol):
         ...
 
     def save(self, result: TaskResult) -> None:
-        """Record ``result``, replacing the previous record of the same id."""
+        """Record ``result``, replacing the previous record of the same id (a store may keep
+        a final record rather than replace it: the first final result stands)."""
         ...
 
-    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim:
+    def claim(self, task_id: str, task: str, attempt: int, lease: float) -> Claim | Granted:
         """Atomically mark ``task_id`` as running for ``lease`` seconds, unless it is final
-        (``DONE``) or another delivery holds an unexpired claim (``BUSY``)."""
+        (``DONE``) or another delivery holds an unexpired claim (``BUSY``). A store that
+        counts runs answers :class:`Granted` with the attempt's number instead of
+        ``GRANTED``."""
         ...
 
     def forget(self, task_id: str) -> None:

@@ -171,5 +171,11 @@ class TaskRevoked(TaskFailed):
         super().__init__(task, task_id, None, None, reason="revoked")
 
 
-class TaskTimedOut(DispatcherError, TimeoutError):
-    """A task ran longer than its declared ``timeout``."""
+class TaskTimedOut(BaseException):
+    """Raised inside a task that runs longer than its declared ``timeout``.
+
+    A ``BaseException``, like ``KeyboardInterrupt`` (and Dramatiq's ``TimeLimitExceeded``), so
+    that a task's own ``except Exception:`` cannot swallow it and run on past its time. The
+    executor records it as the task's error; retry policies treat it as a ``TimeoutError``
+    (the default ``retry_on=(Exception,)`` retries it, ``never_retry=(TimeoutError,)`` does not).
+    """

@@ -1,8 +1,8 @@
 """The execution core: one path from a received message to an :class:`Outcome`, on every backend.
 
-decode -> find the task -> check expiry and eta -> claim (skip duplicates) -> validate arguments
--> run (sync or async, within the timeout) -> record the result -> ack, retry later with
-backoff, or dead-letter with the reason.
+decode -> find the task -> check expiry and eta -> check the time left -> claim (skip
+duplicates) -> validate arguments -> run (sync or async, within the timeout) -> record the
+result -> ack, retry later with backoff, or dead-letter with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dispatcher.backend import (
     Claim,
     DeadLetter,
     Delivery,
+    Granted,
     Outcome,
     ResultStore,
     RetryLater,
@@ -34,13 +35,14 @@ from dispatcher.errors import (
     InvalidArguments,
     InvalidMessage,
     MessageRefused,
-    NonRetryable,
     TaskTimedOut,
 )
 from dispatcher.middleware import call_after
+from dispatcher.retry import matches
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
+    from dispatcher.receiving import Deadline
     from dispatcher.task import Task
 
 #: Seconds a claim outlives the task's timeout, to cover recording the result.
@@ -52,8 +54,15 @@ _REASON_LIMIT = 1_000
 
 
 class Executor:
-    """Runs received messages for ``app``, recording results in ``results``
-    (the app backend's store unless another is given)."""
+    """Runs received messages for ``app``, recording results in ``results`` (the app
+    backend's store unless another is given).
+
+    Attempts are numbered from the message's deliveries (``Delivery.receive_count``) unless
+    ``count_deliveries`` is false: then from the envelope, and a store that counts runs in its
+    claim records (it answers :class:`~dispatcher.backend.Granted`) numbers them, so that a
+    delivery that did not run the task (busy elsewhere, held back behind its group, out of
+    time) uses up no attempt. A claim lasts the task's timeout (or until the deadline, when
+    a receiver holds results until then) plus ``claim_grace`` seconds."""
 
     def __init__(
         self,
@@ -61,10 +70,14 @@ class Executor:
         results: ResultStore | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        count_deliveries: bool = True,
+        claim_grace: float = CLAIM_GRACE,
     ) -> None:
         self.app = app
         self._results = results
         self.clock = clock
+        self.count_deliveries = count_deliveries
+        self.claim_grace = claim_grace
         self._local = threading.local()
 
     @property
@@ -72,10 +85,11 @@ class Executor:
         """Where this executor records results."""
         return self._results if self._results is not None else self.app.results
 
-    def process(self, delivery: Delivery) -> Outcome:
+    def process(self, delivery: Delivery, deadline: Deadline | None = None) -> Outcome:
         """Run one delivery and say what to do with it. Never raises for a bad message or a
         failing task; only ``KeyboardInterrupt``/``SystemExit`` escape (the message then stays
-        leased, and is delivered again)."""
+        leased, and is delivered again). With a ``deadline``, a task whose timeout would run
+        past it is not started (``RetryLater`` with :attr:`Cause.NO_TIME`)."""
         hooks = self.app.hooks
         try:
             envelope = decode(delivery.body)
@@ -85,7 +99,9 @@ class Executor:
             reason = _unforeseen("the body could not be decoded", error)
             return self._dropped(None, DeadLetter(reason, cause=Cause.MALFORMED))
         task = self.app.tasks.get(envelope.task)
-        attempt = envelope.attempt + max(0, delivery.receive_count - 1)
+        attempt = envelope.attempt
+        if self.count_deliveries:
+            attempt += max(0, delivery.receive_count - 1)
         if task is None:
             unknown = DeadLetter(
                 f"unknown task {envelope.task!r}",
@@ -100,13 +116,21 @@ class Executor:
             return self._dead_letter(envelope, attempt, expired, Cause.EXPIRED)
         if envelope.eta is not None and envelope.eta.timestamp() > now + 0.5:
             return RetryLater(envelope.eta.timestamp() - now, "not due yet", Cause.NOT_DUE)
-        claim = self.results.claim(
-            envelope.id, envelope.task, attempt, task.options.timeout + CLAIM_GRACE
-        )
+        timeout = task.options.timeout
+        hold = timeout
+        if deadline is not None:
+            left = deadline.left()
+            if left - deadline.reserve < timeout:
+                reason = f"not started: {left:.1f}s left, its timeout is {timeout:g}s"
+                return RetryLater(0.0, reason, Cause.NO_TIME)
+            hold = max(timeout, left)
+        claim = self.results.claim(envelope.id, envelope.task, attempt, hold + self.claim_grace)
         if claim is Claim.DONE:
             return Ack()
         if claim is Claim.BUSY:
             return RetryLater(BUSY_RETRY, "another delivery is running this task", Cause.BUSY)
+        if isinstance(claim, Granted):
+            attempt = claim.attempt
         try:
             args, kwargs = task.signature.load(envelope.args, envelope.kwargs)
         except InvalidArguments as error:
@@ -156,7 +180,7 @@ class Executor:
             else:
                 value = _run_sync(task.fn, args, kwargs, task.options.timeout)
             stored = task.signature.dump_result(value)
-        except Exception as error:
+        except (Exception, TaskTimedOut) as error:
             return self._failed(task, envelope, attempt, error)
         finally:
             context.current_task.reset(token)
@@ -179,7 +203,7 @@ class Executor:
             ) from None
 
     def _failed(
-        self, task: Task[Any, Any], envelope: Envelope, attempt: int, error: Exception
+        self, task: Task[Any, Any], envelope: Envelope, attempt: int, error: BaseException
     ) -> Outcome:
         described = f"{type(error).__name__}: {error}"
         trace = traceback.format_exc()[-_TRACEBACK_LIMIT:]
@@ -187,10 +211,10 @@ class Executor:
         if policy.should_retry(error, attempt):
             self._record(envelope, attempt, Status.RETRYING, error=error, trace=trace)
             return RetryLater(policy.delay_for(attempt), described, Cause.FAILED)
-        if isinstance(error, (NonRetryable, *policy.never_retry)):
+        if policy.never_retries(error):
             reason = f"non-retryable error on attempt {attempt}: {described}"
             cause = Cause.NON_RETRYABLE
-        elif not isinstance(error, policy.retry_on):
+        elif not matches(error, policy.retry_on):
             reason = f"error not in retry_on, attempt {attempt}: {described}"
             cause = Cause.NOT_RETRIED
         else:
@@ -250,12 +274,54 @@ def _unforeseen(what: str, error: Exception) -> str:
     return f"{what} (unexpected {described[:_REASON_LIMIT]})"
 
 
-_alarm_timeout = 0.0
-_alarm_installed = False
+class _Alarm:
+    """The main thread's time limit: SIGALRM interrupts the task with :class:`TaskTimedOut`.
+
+    A signal handler is process-wide, so there is one alarm per process. It raises only
+    while a task runs and only in the task's own frames: a signal that lands in
+    :meth:`call` itself (just before the task starts, or after it returned) is looked at
+    again a moment later, or not at all once the task returned; a stray SIGALRM outside
+    any task is ignored. Our handler stays installed where nobody else had one (it is inert
+    while nothing runs), which spares two system calls per task; someone else's is put back
+    after each task.
+    """
+
+    def __init__(self) -> None:
+        self.running = False
+        self.timeout = 0.0
+
+    def call(
+        self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], timeout: float
+    ) -> Any:
+        """``fn(*args, **kwargs)``, interrupted at ``timeout`` seconds."""
+        previous = signal.getsignal(signal.SIGALRM)
+        if previous != self.on_signal:
+            signal.signal(signal.SIGALRM, self.on_signal)
+            if previous in (signal.SIG_DFL, None):
+                previous = self.on_signal
+        self.timeout, self.running = timeout, True
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if previous != self.on_signal:
+                signal.signal(signal.SIGALRM, previous)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """The SIGALRM handler: raise in the running task, never elsewhere."""
+        if not self.running:
+            return
+        if frame is not None and frame.f_code is _CALL_CODE:
+            signal.setitimer(signal.ITIMER_REAL, 0.001)  # not in the task yet (or any more)
+            return
+        self.running = False
+        raise TaskTimedOut(f"ran longer than its timeout of {self.timeout:g}s")
 
 
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    raise TaskTimedOut(f"ran longer than its timeout of {_alarm_timeout:g}s")
+_CALL_CODE = _Alarm.call.__code__
+_ALARM = _Alarm()
 
 
 def _run_sync(
@@ -263,25 +329,10 @@ def _run_sync(
 ) -> Any:
     """Call ``fn``; in a main thread, interrupt it with :class:`TaskTimedOut` at ``timeout``
     (elsewhere a late finish is reported as a timeout, like a platform that kills it)."""
-    global _alarm_timeout, _alarm_installed
     if threading.current_thread() is not threading.main_thread():
         started = time.monotonic()
         value = fn(*args, **kwargs)
         if time.monotonic() - started > timeout:
             raise TaskTimedOut(f"ran longer than its timeout of {timeout:g}s")
         return value
-    # Our handler stays installed where nobody else had one (it is inert while no timer is
-    # armed), which spares two system calls per task; someone else's is put back after.
-    previous: Any = _on_alarm
-    if not _alarm_installed:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        if previous in (signal.SIG_DFL, None):
-            previous, _alarm_installed = _on_alarm, True
-    _alarm_timeout = timeout
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        if previous is not _on_alarm:
-            signal.signal(signal.SIGALRM, previous)
+    return _ALARM.call(fn, args, kwargs, timeout)

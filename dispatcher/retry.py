@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatcher import checks, declaring
-from dispatcher.errors import InvalidField, NonRetryable
+from dispatcher.errors import InvalidField, NonRetryable, TaskTimedOut
 
 
 def _exception_types(name: str, value: Any) -> tuple[type[BaseException], ...]:
@@ -16,6 +16,15 @@ def _exception_types(name: str, value: Any) -> tuple[type[BaseException], ...]:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise InvalidField(name, f"{item!r} is not an exception class")
     return items
+
+
+def matches(error: BaseException, types: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``error`` is an instance of one of ``types``; a
+    :class:`~dispatcher.errors.TaskTimedOut` (a ``BaseException``) matches where a
+    ``TimeoutError`` would."""
+    if isinstance(error, types):
+        return True
+    return isinstance(error, TaskTimedOut) and issubclass(TimeoutError, types)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +88,13 @@ class Retry:
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """Whether ``error``, raised by attempt number ``attempt``, earns another attempt."""
-        if attempt >= self.attempts or isinstance(error, (NonRetryable, *self.never_retry)):
+        if attempt >= self.attempts or self.never_retries(error):
             return False
-        return isinstance(error, self.retry_on)
+        return matches(error, self.retry_on)
+
+    def never_retries(self, error: BaseException) -> bool:
+        """Whether ``error`` is never retried (``NonRetryable`` or one of ``never_retry``)."""
+        return isinstance(error, NonRetryable) or matches(error, self.never_retry)
 
     def describe(self) -> str:
         """A one-line summary for ``dispatcher tasks``."""

@@ -32,6 +32,12 @@ class Clients:
                     client = self._clients[service] = self._create(service)
         return client
 
+    def use(self, service: str, client: Any) -> None:
+        """Use ``client`` for ``service`` from now on (tests wrap a real client in one that
+        makes a call fail)."""
+        with self._lock:
+            self._clients[service] = client
+
     @property
     def sqs(self) -> Any:
         """The SQS client."""

@@ -3,8 +3,9 @@
 The app comes from ``$DISPATCHER_APP`` (``module:attr``). Importing this module costs almost
 nothing; the first invocation loads the app and creates only the clients it needs (DynamoDB
 for results; SQS only to retry, hop, dead-letter or send; S3 only for claim checks). With
-credentials in the environment, as on Lambda, DynamoDB and SQS are called through
-:mod:`adapters.aws.lite`, so the cold path never imports boto3 unless S3 is needed.
+credentials in the environment or at the container credentials endpoint, as on Lambda,
+DynamoDB and SQS are called through :mod:`adapters.aws.lite`, so the cold path never imports
+boto3 unless S3 is needed.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ _processor: SqsEventProcessor | None = None
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
-    """Process one SQS event; returns ``{"batchItemFailures": [...]}``."""
+    """Process one SQS event within the time ``context`` (the Lambda context) leaves;
+    returns ``{"batchItemFailures": [...]}``."""
     global _processor
     if _processor is None:
-        _processor = _build()
-    return _processor.handle(event)
+        _processor = build()
+    return _processor.handle(event, context)
 
 
-def _build() -> SqsEventProcessor:
+def build(*, claim_grace: float | None = None) -> SqsEventProcessor:
+    """The processor the handler uses: the app of ``$DISPATCHER_APP`` on the AWS backend
+    through the small clients. ``claim_grace``: how long a claim outlives its invocation
+    (:data:`dispatcher.execution.CLAIM_GRACE` unless given)."""
     from adapters.aws import pacing
     from adapters.aws.config import AwsConfig
     from adapters.aws.lite import LiteClients
@@ -49,4 +54,6 @@ def _build() -> SqsEventProcessor:
     config = AwsConfig.from_spec(spec)
     backend = AwsBackend(app, config, clients=LiteClients(config))
     app.use(backend)
-    return SqsEventProcessor(app, backend)
+    if claim_grace is None:
+        return SqsEventProcessor(app, backend)
+    return SqsEventProcessor(app, backend, claim_grace=claim_grace)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from dispatcher.errors import (
@@ -37,6 +35,20 @@ _BAD_CREDENTIALS = {
     "AccessDeniedException",
     "InvalidAccessKeyId",
 }
+
+
+class AmbiguousWrite(ConnectionError):
+    """A conditional write was sent but its answer was lost (or was a 5xx): it may or may not
+    have been carried out. It is not sent again blindly; the caller reads the item to know."""
+
+
+#: botocore's names for an answer lost after the request went out (its retries are spent).
+_LOST_ANSWER = {"ReadTimeoutError", "ConnectionClosedError"}
+
+
+def is_ambiguous(error: BaseException) -> bool:
+    """Whether ``error`` leaves a write's fate unknown (sent, no answer)."""
+    return isinstance(error, AmbiguousWrite) or type(error).__name__ in _LOST_ANSWER
 
 
 def error_code(error: BaseException) -> str:
@@ -79,7 +91,7 @@ def translate(error: BaseException, what: str) -> BackendError | None:
             f"{what}: no AWS region (use the spec aws://REGION or set AWS_REGION)"
         )
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError") or (
-        "ConnectionError" in name
+        "ConnectionError" in name or isinstance(error, ConnectionError)
     ):
         return BackendUnavailable(f"{what}: cannot reach AWS: {message}")
     if name == "InvalidRegionError" or "Could not connect to the endpoint URL" in message:
@@ -87,13 +99,21 @@ def translate(error: BaseException, what: str) -> BackendError | None:
     return BackendError(f"{what}: {message}")
 
 
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Re-raise botocore errors raised in the block as dispatcher errors (``from`` the original)."""
-    try:
-        yield
-    except Exception as error:
-        mapped = translate(error, what)
-        if mapped is None:
-            raise
-        raise mapped from error
+class translated:
+    """Re-raise botocore errors raised in the block as dispatcher errors (``from`` the
+    original). A class rather than ``contextlib.contextmanager``: it is on the Lambda
+    handler's cold path, and contextlib need not be."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        if isinstance(error, Exception):
+            mapped = translate(error, self.what)
+            if mapped is not None:
+                raise mapped from error

@@ -4,28 +4,27 @@ with delays past SQS's 900 s on EventBridge Scheduler where it is deployed
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import string
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from adapters.aws import operations
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
-from adapters.aws.dead_letters import SqsDeadLetters
 from adapters.aws.errors import translate, translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
-from adapters.aws.payloads import ClaimChecks
+from adapters.aws.payloads import ClaimChecks, Pointer
 from adapters.aws.resources import AwsNames
 from adapters.aws.results import DynamoResults
 from adapters.aws.scheduler import DelayScheduler, SchedulerConfig, delay_due, fits
 from dispatcher import naming
-from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
+    from adapters.aws.dead_letters import SqsDeadLetters
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
 
@@ -66,12 +65,21 @@ class AwsBackend:
         self.clients = clients or Clients(config)
         self.max_message_size = max_message_size
         self.names = AwsNames(app.name, config, self.clients)
-        self.results = DynamoResults(self.clients, self.names.results_table())
+        self.results = DynamoResults(
+            self.clients, self.names.results_table(), payloads=lambda: self.claim_checks
+        )
         scheduler = SchedulerConfig.from_environment()
         self.scheduler = DelayScheduler(self.clients, scheduler) if scheduler else None
-        self.dead_letters = SqsDeadLetters(self)
         self._targets: dict[str, QueueTarget] = {}
         self._urls: dict[str, str] = {}
+
+    @functools.cached_property
+    def dead_letters(self) -> SqsDeadLetters:
+        """The app's dead-letter queues (loaded on first use: a handler that dead-letters
+        nothing never imports them)."""
+        from adapters.aws.dead_letters import SqsDeadLetters
+
+        return SqsDeadLetters(self)
 
     def __repr__(self) -> str:
         where = self.config.endpoint or "aws"
@@ -131,6 +139,7 @@ class AwsBackend:
         duplicate = self._duplicate(message, target)
         if duplicate is not None:
             return duplicate
+        entry: dict[str, Any] | None = None
         try:
             entry = self.entry(message, target)
             scheduled = self._scheduled(message, target, entry)
@@ -140,6 +149,8 @@ class AwsBackend:
                 response = self.clients.sqs.send_message(QueueUrl=target.url, **entry)
         except Exception:
             self._release(message, target)
+            if entry is not None:
+                self._drop_claim_check(entry)
             raise
         return Receipt(message.envelope.id, str(response.get("MessageId")))
 
@@ -176,24 +187,29 @@ class AwsBackend:
             by_queue.setdefault(message.queue, []).append(index)
         for queue, indexes in by_queue.items():
             target = self.target(queue, messages[indexes[0]].ordered)
-            entries = []
-            for i in indexes:
-                results[i] = self._duplicate(messages[i], target)
-                if results[i] is None:
-                    entry = self.entry(messages[i], target)
-                    try:
-                        results[i] = self._scheduled(messages[i], target, entry)
-                    except (QueueNotFound, BackendNotConfigured):
-                        raise
-                    except Exception as error:
-                        results[i] = SendFailure(messages[i].envelope.id, str(error), True)
+            entries: list[tuple[int, dict[str, Any]]] = []
+            try:
+                for i in indexes:
+                    results[i] = self._duplicate(messages[i], target)
                     if results[i] is None:
-                        entries.append((i, entry))
-            for chunk in _chunks(entries, self.max_message_size):
-                self._send_chunk(target, chunk, messages, results)
-            for i in indexes:
-                if isinstance(results[i], SendFailure) or results[i] is None:
-                    self._release(messages[i], target)
+                        entry = self.entry(messages[i], target)
+                        try:
+                            results[i] = self._scheduled(messages[i], target, entry)
+                        except (QueueNotFound, BackendNotConfigured):
+                            raise
+                        except Exception as error:
+                            results[i] = SendFailure(messages[i].envelope.id, str(error), True)
+                        if results[i] is None:
+                            entries.append((i, entry))
+                for chunk in _chunks(entries, self.max_message_size):
+                    self._send_chunk(target, chunk, messages, results)
+            finally:
+                for i, entry in entries:
+                    if not isinstance(results[i], Receipt):
+                        self._drop_claim_check(entry)
+                for i in indexes:
+                    if isinstance(results[i], SendFailure) or results[i] is None:
+                        self._release(messages[i], target)
         return [r if r is not None else SendFailure("?", "not sent") for r in results]
 
     def _duplicate(self, message: Outgoing, target: QueueTarget) -> Receipt | None:
@@ -208,8 +224,20 @@ class AwsBackend:
     def _release(self, message: Outgoing, target: QueueTarget) -> None:
         key = message.envelope.dedup_key
         if key is not None:
+            import contextlib  # here: only a send that failed comes this way
+
             with contextlib.suppress(Exception):  # best effort: the key expires with its window
                 self.results.release_key(f"{target.name}#{key}", message.envelope.id)
+
+    def _drop_claim_check(self, entry: dict[str, Any]) -> None:
+        """Delete the claim-checked body of a message that was not sent (best effort: the
+        bucket's lifecycle rule expires what is left)."""
+        check = entry.get("MessageAttributes", {}).get(CLAIM_CHECK_ATTRIBUTE)
+        if check is not None:
+            import contextlib  # here: only a send that failed comes this way
+
+            with contextlib.suppress(Exception):
+                self.claim_checks.delete(Pointer.parse(check["StringValue"]))
 
     def _send_chunk(
         self,
@@ -255,56 +283,23 @@ class AwsBackend:
             entry["DelaySeconds"] = min(MAX_DELAY, max(0, round(message.delay)))
         return entry
 
-    # --- operations --------------------------------------------------------------------------
+    # --- what an operator asks (adapters/aws/operations.py) --------------------------------
 
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """SQS's approximate counts of each queue and its DLQ."""
-        names = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        stats = []
-        for queue in queues:
-            target = self.target(queue)
-            dlq = self.names.dead_letter_queue(queue, target.ordered)
-            with translated(f"counting the messages of {target.name!r}"):
-                counts = self.clients.sqs.get_queue_attributes(
-                    QueueUrl=target.url, AttributeNames=names
-                )["Attributes"]
-                dead = self.clients.sqs.get_queue_attributes(
-                    QueueUrl=self.queue_url(dlq), AttributeNames=names
-                )["Attributes"]
-            ready, in_flight, delayed = (int(counts.get(name, 0)) for name in names)
-            stats.append(
-                QueueStat(queue, ready, in_flight, delayed, sum(int(dead.get(n, 0)) for n in names))
-            )
-        return stats
+        return operations.queue_stats(self, queues)
 
     def knows(self, message_id: str) -> bool | None:
-        """``True`` once ``message_id`` has a result; ``None`` before (SQS cannot look a
-        message up by id)."""
-        return True if self.results.get(message_id) is not None else None
+        """``True`` once ``message_id`` has a result; ``None`` before."""
+        return operations.knows(self, message_id)
 
     def revoke(self, message_id: str, task: str) -> None:
-        """Record ``message_id`` as revoked; the handler acknowledges it without running when
-        it arrives (SQS cannot delete a message by id)."""
-        self.results.save(
-            TaskResult(
-                id=message_id,
-                task=task,
-                status=Status.REVOKED,
-                reason="revoked",
-                updated_at=datetime.now(UTC),
-            )
-        )
+        """Record ``message_id`` as revoked (the handler then acknowledges it unrun)."""
+        operations.revoke(self, message_id, task)
 
     def purge(self, queue: str) -> int | None:
-        """PurgeQueue (SQS allows one a minute per queue and gives no count)."""
-        target = self.target(queue)
-        with translated(f"purging SQS queue {target.name!r}"):
-            self.clients.sqs.purge_queue(QueueUrl=target.url)
-        return None
+        """PurgeQueue."""
+        return operations.purge(self, queue)
 
     def close(self) -> None:
         """Close the clients."""

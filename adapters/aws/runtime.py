@@ -3,10 +3,13 @@ mapping and the Lambda service do, on this machine, against any SQS endpoint.
 
 For each queue: long-poll SQS, build the exact SQS event (Records with messageId,
 receiptHandle, body, attributes, messageAttributes, md5OfBody, eventSource, eventSourceARN,
-awsRegion), invoke the handler in a separate, reused process (a warm container) within the
-queue's timeout, then delete the records that succeeded and leave those in
-``batchItemFailures``. A handler that crashes, is killed or times out leaves every record of
-its batch on the queue, where it becomes visible again after the visibility timeout.
+awsRegion), invoke the handler in a separate, reused process (a warm container) with a Lambda
+context whose ``get_remaining_time_in_millis()`` runs down to the function's timeout, kill the
+invocation at that timeout, as Lambda does, then delete the records that succeeded and leave
+those in ``batchItemFailures``. A handler that crashes, is killed or times out leaves every
+record of its batch on the queue, where it becomes visible again after the visibility timeout.
+The function's timeout and batch size are the ones the AWS deploy policy decides for the
+queue (:func:`function_settings`), the values a deployment gets.
 """
 
 from __future__ import annotations
@@ -19,20 +22,86 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from adapters.aws.errors import translated
 
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend
+    from dispatcher.app import Dispatcher
 
 DEFAULT_HANDLER = "adapters.aws.entrypoint:handler"
-#: Runs one event for a queue within a timeout; ``None`` when the invocation died.
-Invoke = Callable[[str, dict[str, Any], float], "dict[str, Any] | None"]
-#: Seconds an invocation may run past the queue's task timeout before it is killed.
-INVOKE_MARGIN = 5.0
+#: SQS's largest ReceiveMessage batch (the event source mapping assembles larger ones).
+MAX_RECEIVE = 10
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The context Lambda passes a Python handler, with the fields a handler reads
+    (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html). ``deadline_ms`` is
+    when the invocation is stopped, in epoch milliseconds."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    deadline_ms: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds until the invocation is stopped."""
+        return max(0, self.deadline_ms - int(time.time() * 1000))
+
+    @classmethod
+    def starting_now(cls, function: FunctionSettings, region: str) -> LambdaContext:
+        """The context of an invocation of ``function`` that starts now."""
+        return cls(
+            function_name=function.name,
+            memory_limit_in_mb=function.memory_mb,
+            deadline_ms=int(time.time() * 1000) + int(function.timeout * 1000),
+            invoked_function_arn=f"arn:aws:lambda:{region}:123456789012:function:{function.name}",
+            log_group_name=f"/aws/lambda/{function.name}",
+        )
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """A queue's function as deployed: its name, timeout (s), memory and batch size."""
+
+    name: str
+    timeout: float
+    memory_mb: int
+    batch_size: int
+
+
+def function_settings(
+    app: Dispatcher, reference: str, stage: str | None = None
+) -> dict[str, FunctionSettings]:
+    """Each task queue's function, as the AWS deploy policy decides it (named for ``stage``)."""
+    from adapters.aws.deploy.policy import POLICY
+    from adapters.aws.deploy.records import EventSourceMapping, LambdaFunction
+    from dispatcher.deploy.model import Queue, Worker
+    from dispatcher.deploy.policy import plan
+
+    decided = plan(app, POLICY, reference)
+    queues = {q.name: q.queue for q in decided.deployment.of_type(Queue)}
+    workers = {w.name: queues[w.queue] for w in decided.deployment.of_type(Worker)}
+    sizes = {queues[m.queue]: m.batch_size for m in decided.of_type(EventSourceMapping)}
+    return {
+        workers[f.name]: FunctionSettings(
+            f.function_name.resolve(stage), float(f.timeout), f.memory_mb, sizes[workers[f.name]]
+        )
+        for f in decided.of_type(LambdaFunction)
+    }
+
+
+#: Runs one event for a queue with a context; ``None`` when the invocation died.
+Invoke = Callable[[str, dict[str, Any], LambdaContext], "dict[str, Any] | None"]
 
 
 def sqs_record(message: Mapping[str, Any], arn: str, region: str) -> dict[str, Any]:
@@ -78,18 +147,21 @@ class HandlerProcess:
         """The process id while it runs."""
         return self.process.pid if self.process and self.process.poll() is None else None
 
-    def invoke(self, event: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
-        """The handler's response, or ``None`` when it crashed, was killed or timed out."""
+    def invoke(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any] | None:
+        """The handler's response, or ``None`` when it crashed, or was killed at the
+        context's deadline (as Lambda stops a function at its timeout)."""
         process = self._ensure()
         assert process.stdin is not None and process.stdout is not None
         try:
-            process.stdin.write(json.dumps(event).encode() + b"\n")
+            process.stdin.write(
+                json.dumps({"event": event, "context": asdict(context)}).encode() + b"\n"
+            )
             process.stdin.flush()
         except (BrokenPipeError, OSError):
             self.stop()
             return None
         try:
-            line = _read_line(process.stdout, timeout)
+            line = _read_line(process.stdout, context.get_remaining_time_in_millis() / 1000)
         except (OSError, ValueError):  # stopped from another thread
             line = None
         if line is None:
@@ -144,7 +216,7 @@ class LocalLambdaRuntime:
     """Polls the app's queues and feeds them to the handler, as Lambda does: in a separate
     process per queue (``queue_env`` adds a queue's own variables, as each function has its
     own environment and role), or through ``invoke`` (in this process; for tests and
-    benchmarks)."""
+    benchmarks). ``functions`` replaces the decided settings of some queues' functions."""
 
     def __init__(
         self,
@@ -152,16 +224,19 @@ class LocalLambdaRuntime:
         app_ref: str,
         *,
         handler: str = DEFAULT_HANDLER,
-        batch_size: int = 10,
+        batch_size: int = MAX_RECEIVE,
         wait: float = 1.0,
         env: Mapping[str, str] | None = None,
         queue_env: Mapping[str, Mapping[str, str]] | None = None,
         on_batch: Callable[[str, int, int], None] | None = None,
         invoke: Invoke | None = None,
+        functions: Mapping[str, FunctionSettings] | None = None,
     ) -> None:
         self.backend, self.app_ref, self.handler = backend, app_ref, handler
         self.invoke = invoke
         self.batch_size, self.wait, self.on_batch = batch_size, wait, on_batch
+        decided = function_settings(backend.app, app_ref, backend.config.stage)
+        self.functions = {**decided, **(functions or {})}
         self.env = {**os.environ, **self._handler_env(), **(env or {})}
         self.queues = list(backend.app.queues)
         # Each queue's function has its own environment (and role's credentials) on Lambda.
@@ -203,10 +278,11 @@ class LocalLambdaRuntime:
         """Receive one batch from ``queue`` and run it; returns how many records it had."""
         target = self.backend.target(queue)
         sqs = self.backend.clients.sqs
+        function = self.functions[queue]
         with translated(f"receiving from SQS queue {target.name!r}"):
             response = sqs.receive_message(
                 QueueUrl=target.url,
-                MaxNumberOfMessages=self.batch_size,
+                MaxNumberOfMessages=min(MAX_RECEIVE, self.batch_size, function.batch_size),
                 WaitTimeSeconds=round(self.wait if wait is None else wait),
                 MessageAttributeNames=["All"],
                 MessageSystemAttributeNames=["All"],
@@ -216,12 +292,12 @@ class LocalLambdaRuntime:
             return 0
         arn = self.arn(queue)
         records = [sqs_record(m, arn, self.backend.config.region) for m in messages]
-        timeout = (self.backend.app.queues[queue].timeout) + INVOKE_MARGIN
         event = {"Records": records}
+        context = LambdaContext.starting_now(function, self.backend.config.region)
         if self.invoke is not None:
-            answer = self.invoke(queue, event, timeout)
+            answer = self.invoke(queue, event, context)
         else:
-            answer = self.processes[queue].invoke(event, timeout)
+            answer = self.processes[queue].invoke(event, context)
         failed = self._failed_ids(answer, records)
         done = [r for r in records if r["messageId"] not in failed]
         if done:
@@ -294,8 +370,8 @@ class LocalLambdaRuntime:
 
 
 def child_main(handler_ref: str) -> None:
-    """The handler process: one JSON event per stdin line, one JSON answer per line on the
-    original stdout (the task's own prints go to stderr)."""
+    """The handler process: one JSON invocation (event and context) per stdin line, one JSON
+    answer per line on the original stdout (the task's own prints go to stderr)."""
     import importlib
     import signal
 
@@ -306,8 +382,10 @@ def child_main(handler_ref: str) -> None:
     module_name, _, attribute = handler_ref.partition(":")
     handler = getattr(importlib.import_module(module_name), attribute or "handler")
     for line in sys.stdin:
+        invocation = json.loads(line)
+        context = LambdaContext(**invocation["context"])
         try:
-            answer = handler(json.loads(line), None)
+            answer = handler(invocation["event"], context)
         except Exception as error:  # Lambda reports it; the whole batch is retried
             import traceback
 

@@ -1,25 +1,37 @@
-"""A small HTTP/1.1 client connection for :mod:`adapters.aws.lite`.
+"""One keep-alive HTTP/1.1 connection to an AWS endpoint, for :mod:`adapters.aws.lite`.
 
-``http.client`` imports the ``email`` package to parse headers, about 15 ms of every Lambda
-cold start; AWS's JSON answers need only a status line, a few headers and a body framed by
-Content-Length or chunked encoding. ``ssl`` is imported only for an ``https`` endpoint.
+The standard library's ``http.client`` does the protocol (it refuses CR/LF in header names and
+values, and frames bodies); this module adds what a Lambda handler needs around it: a bound on
+the size of an answer, ``AWS_CA_BUNDLE`` for https, and errors that say whether the request
+can have reached the server (:class:`ConnectFailed`: it cannot; :class:`AnswerLost`: it may
+have been carried out), which decides whether a write may be sent again.
 """
 
 from __future__ import annotations
 
+import http.client
+import os
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ssl
 
-_MAX_LINE = 65_536
-_MAX_HEADERS = 200
+#: The largest answer read (an SQS ReceiveMessage of ten 1 MiB messages is about 14 MiB).
+MAX_ANSWER = 32 * 1024 * 1024
+#: The environment variable naming a CA bundle for https endpoints, as the AWS SDKs read it
+#: (https://docs.aws.amazon.com/sdkref/latest/guide/feature-gen-config.html).
+CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
 
 
-class ProtocolError(ConnectionError):
-    """The server's answer is not HTTP/1.x as this client reads it, or it hung up."""
+class ConnectFailed(ConnectionError):
+    """No connection could be opened: the request was not sent."""
+
+
+class AnswerLost(ConnectionError):
+    """The request was sent (or partly sent) but no whole answer came back: the server may
+    have carried it out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +44,8 @@ class Response:
 
 
 class Connection:
-    """One keep-alive connection to ``host:port``, opened on first use, reopened after
-    :meth:`close`. Not thread-safe: callers serialise their requests."""
+    """One keep-alive connection to ``host:port``, opened on first use, reopened after an
+    error or :meth:`close`. Not thread-safe: callers serialise their requests."""
 
     def __init__(
         self,
@@ -43,109 +55,77 @@ class Connection:
         *,
         timeout: float,
         ssl_context: ssl.SSLContext | None = None,
+        max_answer: int = MAX_ANSWER,
     ) -> None:
         if scheme not in ("http", "https"):
             raise ValueError(f"unsupported URL scheme {scheme!r} (use http or https)")
-        self.scheme, self.host, self.timeout = scheme, host, timeout
-        self.port = port or (443 if scheme == "https" else 80)
-        self.ssl_context = ssl_context
-        self._socket: socket.socket | None = None
-        self._reader: BinaryIO | None = None
+        self.scheme, self.host, self.port, self.timeout = scheme, host, port, timeout
+        self.ssl_context, self.max_answer = ssl_context, max_answer
+        self._connection: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
-        """Send one request and read its whole response."""
-        if self._reader is None:
-            self._open()
-        assert self._socket is not None and self._reader is not None
-        lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
-        lines.append(f"Content-Length: {len(body)}")
-        self._socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        response = _read_response(self._reader, method)
-        if response.headers.get("connection", "").lower() == "close":
+        """Send one request and read its whole answer. A header with CR or LF raises
+        ``ValueError`` before anything is sent."""
+        connection = self._open()
+        try:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(body)))
+        except ValueError:
+            self.close()  # http.client refused a header: nothing was sent
+            raise
+        try:
+            connection.endheaders(body)
+            answer = connection.getresponse()
+            return self._read(answer)
+        except (OSError, http.client.HTTPException) as error:
             self.close()
-        return response
+            raise AnswerLost(f"{type(error).__name__}: {error}") from error
+
+    def _read(self, answer: http.client.HTTPResponse) -> Response:
+        headers = {name.lower(): value for name, value in answer.getheaders()}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_answer:
+            self.close()
+            raise AnswerLost(f"an answer of {length} bytes is above {self.max_answer}")
+        body = answer.read(self.max_answer + 1)
+        if len(body) > self.max_answer:
+            self.close()
+            raise AnswerLost(f"an answer of more than {self.max_answer} bytes")
+        if answer.will_close:
+            self.close()
+        return Response(answer.status, headers, body)
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._connection is not None:
+            return self._connection
+        connection: http.client.HTTPConnection
+        if self.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context or tls()
+            )
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            connection.connect()
+        except OSError as error:
+            connection.close()
+            raise ConnectFailed(f"{type(error).__name__}: {error}") from error
+        if connection.sock is not None:
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._connection = connection
+        return connection
 
     def close(self) -> None:
-        """Close the socket (the next request opens a new one)."""
-        if self._reader is not None:
-            self._reader.close()
-        if self._socket is not None:
-            self._socket.close()
-        self._socket = self._reader = None
-
-    def _open(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.scheme == "https":
-            import ssl
-
-            context = self.ssl_context or ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.host)
-        self._socket, self._reader = sock, sock.makefile("rb")
+        """Close the connection (the next request opens a new one)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
-def _read_response(reader: BinaryIO, method: str) -> Response:
-    status, headers = _read_head(reader)
-    while 100 <= status < 200:  # interim answers (100 Continue...) precede the real one
-        status, headers = _read_head(reader)
-    if method == "HEAD" or status in (204, 304):
-        return Response(status, headers, b"")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        return Response(status, headers, _chunked(reader))
-    length = headers.get("content-length")
-    if length is None:
-        headers["connection"] = "close"  # the body ends when the server hangs up
-        return Response(status, headers, reader.read())
-    if not length.isdigit():
-        raise ProtocolError(f"bad Content-Length {length!r}")
-    return Response(status, headers, _exactly(reader, int(length)))
+def tls() -> ssl.SSLContext:
+    """The default TLS context, trusting ``AWS_CA_BUNDLE`` when it is set."""
+    import ssl
 
-
-def _read_head(reader: BinaryIO) -> tuple[int, dict[str, str]]:
-    status_line = _line(reader)
-    if not status_line:
-        raise ProtocolError("the server closed the connection before answering")
-    version, _, rest = status_line.partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    headers: dict[str, str] = {}
-    for _ in range(_MAX_HEADERS):
-        line = _line(reader)
-        if not line:
-            return int(code), headers
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ProtocolError(f"malformed header line: {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    raise ProtocolError(f"more than {_MAX_HEADERS} headers")
-
-
-def _chunked(reader: BinaryIO) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size_text = _line(reader).split(";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
-        if size == 0:
-            while _line(reader):  # trailers, up to the blank line
-                pass
-            return b"".join(parts)
-        parts.append(_exactly(reader, size))
-        _line(reader)
-
-
-def _exactly(reader: BinaryIO, size: int) -> bytes:
-    data = reader.read(size)
-    if len(data) != size:
-        raise ProtocolError(f"the body ended after {len(data)} of {size} bytes")
-    return data
-
-
-def _line(reader: BinaryIO) -> str:
-    raw = reader.readline(_MAX_LINE + 1)
-    if len(raw) > _MAX_LINE:
-        raise ProtocolError("a response line is too long")
-    return raw.decode("latin-1").rstrip("\r\n")
+    return ssl.create_default_context(cafile=os.environ.get(CA_BUNDLE_ENV) or None)

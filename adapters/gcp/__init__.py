@@ -24,6 +24,9 @@ PLUGIN = Plugin(
     backend="adapters.gcp:from_spec",
     entrypoints={"cloudrun": "adapters.gcp.entrypoint:app"},
     commands=("adapters.gcp.emulate:register",),
+    formats={"terraform": "adapters.gcp.deploy.terraform:TerraformRenderer"},
+    policy="adapters.gcp.deploy.policy:POLICY",
+    packager="adapters.gcp.package:PACKAGER",
     extra="gcp",
 )
 
@@ -36,16 +39,12 @@ def from_spec(spec: str, app: Dispatcher) -> GcpBackend:
     from adapters.gcp.producer import GcpBackend
     from dispatcher.errors import MissingDependency
 
-    for module, package in (
-        ("google.cloud.tasks_v2", "google-cloud-tasks"),
-        ("google.cloud.storage", "google-cloud-storage"),
-    ):
-        try:
-            found = importlib.util.find_spec(module)
-        except ModuleNotFoundError:
-            found = None
-        if found is None:
-            raise MissingDependency(package, "gcp")
+    try:
+        found = importlib.util.find_spec("google.cloud.tasks_v2")
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        raise MissingDependency("google-cloud-tasks", "gcp")
     return GcpBackend(app, GcpConfig.from_spec(spec, app.name))
 
 

@@ -8,8 +8,8 @@ same app module runs on the emulators and in the cloud:
 ``CLOUD_TASKS_EMULATOR_HOST``
     ``host:port`` of a Cloud Tasks emulator (plain gRPC, no credentials).
 ``STORAGE_EMULATOR_HOST``
-    ``http://host:port`` of a GCS emulator (anonymous credentials); google-cloud-storage's
-    own variable.
+    ``http://host:port`` of a GCS emulator (anonymous credentials); the variable
+    google-cloud-storage reads too.
 ``DISPATCHER_GCP_SERVICE_URL``
     The Cloud Run service that runs the receiver; tasks are pushed to ``URL/tasks``. It may
     hold ``{queue}`` (the task queue) or ``{service}`` (``app-queue-worker``) when each queue
@@ -19,9 +19,14 @@ same app module runs on the emulators and in the cloud:
     and the receiver accepts tokens of this account only.
 ``DISPATCHER_GCP_AUDIENCE``
     The tokens' audience (default: the service URL, as Cloud Run expects).
+``DISPATCHER_STAGE``
+    The deployment's stage (``dev``, ``prod``...), empty for none: every name starts with
+    the app's name and the stage, ``shop-dev-payments``, as :mod:`dispatcher.naming` builds
+    them for every provider and the generated infrastructure names them (its Terraform
+    variable ``stage``, passed to the services as this variable).
 ``DISPATCHER_GCP_BUCKET``
     The app's bucket (results, claims, dead letters, large bodies); default
-    ``PROJECT-APP-dispatcher``.
+    ``APP[-STAGE]-dispatcher-PROJECT-LOCATION``, the convention's form for global names.
 ``DISPATCHER_GCP_ISSUERS`` / ``DISPATCHER_GCP_CERTS_URL``
     What the receiver trusts (default Google's issuers and certificates; ``file://`` works).
 ``DISPATCHER_GCP_SIGNING_KEY``
@@ -51,6 +56,8 @@ BUCKET_ENV = "DISPATCHER_GCP_BUCKET"
 ISSUERS_ENV = "DISPATCHER_GCP_ISSUERS"
 CERTS_URL_ENV = "DISPATCHER_GCP_CERTS_URL"
 SIGNING_KEY_ENV = "DISPATCHER_GCP_SIGNING_KEY"
+#: The stage, as every provider reads it (:mod:`dispatcher.naming`).
+STAGE_ENV = naming.STAGE_ENV
 
 #: Where Cloud Tasks pushes, below the service URL.
 PUSH_PATH = "/tasks"
@@ -67,6 +74,11 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _LOCATION = re.compile(r"^[a-z]+(-[a-z]+)*[0-9]*$")
 # https://cloud.google.com/storage/docs/buckets#naming: 3 to 63 characters.
 _MAX_BUCKET = 63
+#: A bucket name longer than 63 characters keeps this many, then a hyphen and 12 hex digits
+#: of its hash (the Terraform writer computes the same name).
+BUCKET_KEPT = _MAX_BUCKET - 13
+#: The app's bucket, a global name (it ends with the project and the location).
+BUCKET = "dispatcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,7 @@ class GcpConfig:
     app: str
     project: str
     location: str
+    stage: str | None = None
     tasks_endpoint: str | None = None
     storage_endpoint: str | None = None
     service_url: str | None = None
@@ -105,17 +118,22 @@ class GcpConfig:
             raise BackendNotConfigured(f"{project!r} is not a GCP project id (like my-project)")
         if not _LOCATION.match(location):
             raise BackendNotConfigured(f"{location!r} is not a GCP location (like europe-west1)")
+        try:
+            stage = naming.check_stage(env.get(STAGE_ENV, "").strip())
+        except naming.InvalidStage as error:
+            raise BackendNotConfigured(f"{STAGE_ENV}: {error}") from None
         issuers = tuple(i for i in env.get(ISSUERS_ENV, "").split(",") if i.strip())
         return cls(
             app=app,
             project=project,
             location=location,
+            stage=stage,
             tasks_endpoint=env.get(TASKS_EMULATOR_ENV) or None,
             storage_endpoint=env.get(STORAGE_EMULATOR_ENV) or None,
             service_url=(env.get(SERVICE_URL_ENV) or "").rstrip("/") or None,
             service_account=env.get(SERVICE_ACCOUNT_ENV) or None,
             audience=env.get(AUDIENCE_ENV) or None,
-            bucket=env.get(BUCKET_ENV) or bucket_name(project, app),
+            bucket=env.get(BUCKET_ENV) or bucket_name(app, stage, project, location),
             issuers=tuple(i.strip() for i in issuers) or GOOGLE_ISSUERS,
             certs_url=env.get(CERTS_URL_ENV) or GOOGLE_CERTS_URL,
             signing_key=env.get(SIGNING_KEY_ENV) or None,
@@ -127,13 +145,19 @@ class GcpConfig:
         return self.tasks_endpoint is not None
 
     @property
+    def prefix(self) -> str:
+        """What every name of the app starts with: ``shop`` or ``shop-dev``."""
+        return naming.prefix(self.app, self.stage)
+
+    @property
     def parent(self) -> str:
         """``projects/P/locations/L``: the parent of the app's queues."""
         return f"projects/{self.project}/locations/{self.location}"
 
     def queue_id(self, queue: str) -> str:
-        """The Cloud Tasks queue of task queue ``queue``: ``shop-payments``."""
-        return naming.queue_name(self.app, queue)
+        """The Cloud Tasks queue of task queue ``queue``: ``shop-payments`` (``shop-dev-payments``
+        with a stage)."""
+        return naming.queue_name(self.app, queue, stage=self.stage)
 
     def queue_path(self, queue: str) -> str:
         """The full name of the Cloud Tasks queue of task queue ``queue``."""
@@ -141,7 +165,7 @@ class GcpConfig:
 
     def task_queue(self, queue_id: str) -> str:
         """The task queue of a Cloud Tasks queue id (``shop-payments`` -> ``payments``)."""
-        return queue_id.rsplit("/", 1)[-1].removeprefix(f"{self.app}-")
+        return queue_id.rsplit("/", 1)[-1].removeprefix(f"{self.prefix}-")
 
     def service_url_for(self, queue: str) -> str:
         """The receiver's base URL for task queue ``queue``."""
@@ -150,7 +174,11 @@ class GcpConfig:
                 f"set {SERVICE_URL_ENV} to the Cloud Run service that runs the receiver "
                 "(or run `dispatcher emulate gcp APP`)"
             )
-        return self.service_url.format(queue=queue, service=naming.function_name(self.app, queue))
+        return self.service_url.format(queue=queue, service=self.service_name(queue))
+
+    def service_name(self, queue: str) -> str:
+        """The Cloud Run service that runs task queue ``queue``: ``shop-payments-worker``."""
+        return naming.function_name(self.app, queue, stage=self.stage)
 
     def push_url(self, queue: str) -> str:
         """Where Cloud Tasks pushes the tasks of ``queue``."""
@@ -170,11 +198,18 @@ class GcpConfig:
         return self.service_account
 
 
-def bucket_name(project: str, app: str) -> str:
-    """The app's bucket: ``PROJECT-APP-dispatcher``, hashed down to GCS's 63 characters.
-    Bucket names are global, so the project is part of it."""
-    name = f"{project}-{app}-dispatcher"
+def bucket_name(app: str, stage: str | None, project: str, location: str) -> str:
+    """The app's bucket: ``APP[-STAGE]-dispatcher-PROJECT-LOCATION``
+    (``shop-dev-dispatcher-my-project-europe-west1``, as :mod:`dispatcher.naming` ends global
+    names with the account and the region), hashed down to GCS's 63 characters."""
+    name = naming.Name(app, BUCKET, scoped=True).resolve(stage, project, location)
+    return shortened(name)
+
+
+def shortened(name: str) -> str:
+    """``name`` if it fits a bucket name, else its first :data:`BUCKET_KEPT` characters (no
+    trailing hyphen), a hyphen and 12 hex digits of its hash."""
     if len(name) <= _MAX_BUCKET:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    return f"{name[: _MAX_BUCKET - 13].rstrip('-')}-{digest}"
+    return f"{name[:BUCKET_KEPT].rstrip('-')}-{digest}"

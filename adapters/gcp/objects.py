@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from adapters.gcp.errors import translated
+from adapters.gcp.lite import PreconditionFailed, StorageApi
 
-
-class PreconditionFailed(Exception):
-    """The object exists (for a create-only write) or changed since it was read."""
+__all__ = ["GcsObjects", "Objects", "PreconditionFailed", "Stored"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,48 +63,31 @@ class Objects(Protocol):
 
 
 class GcsObjects:
-    """:class:`Objects` on a google-cloud-storage bucket; ``client`` makes the storage
-    client on first use (so that nothing is imported before a call needs it)."""
+    """:class:`Objects` on a Cloud Storage bucket through :class:`~adapters.gcp.lite.
+    StorageApi`; ``api`` makes the client on first use."""
 
-    def __init__(self, client: Callable[[], Any], bucket: str) -> None:
-        self._client = client
+    def __init__(self, api: Callable[[], StorageApi], bucket: str) -> None:
+        self._api = api
         self._name = bucket
-        self._handle: Any = None
 
     @property
     def bucket(self) -> str:
         """The bucket's name."""
         return self._name
 
-    @property
-    def client(self) -> Any:
-        """The storage client."""
-        return self._client()
-
-    def reset(self) -> None:
-        """Forget the bucket handle (its client was closed)."""
-        self._handle = None
-
-    @property
-    def _bucket(self) -> Any:
-        if self._handle is None:
-            self._handle = self.client.bucket(self._name)
-        return self._handle
-
     def read(self, key: str) -> Stored | None:
         """Download the object; its generation comes from the download's
         ``x-goog-generation`` header (a metadata request where an emulator leaves it out)."""
-        from google.api_core.exceptions import NotFound
-
-        blob = self._bucket.blob(key)
-        with translated(f"reading gs://{self.bucket}/{key}"):
-            try:
-                data: bytes = blob.download_as_bytes()
-                if blob.generation is None:
-                    blob.reload()
-            except NotFound:
+        found = self._api().download(self._name, key)
+        if found is None:
+            return None
+        data, generation = found
+        if generation is None:
+            metadata = self._api().metadata(self._name, key)
+            if metadata is None:
                 return None
-        return Stored(data, int(blob.generation or 0))
+            generation = int(metadata.get("generation", 0))
+        return Stored(data, generation)
 
     def write(
         self,
@@ -117,34 +98,18 @@ class GcsObjects:
         content_type: str = "application/json",
     ) -> None:
         """Upload the object, with the precondition when one is given."""
-        from google.api_core.exceptions import PreconditionFailed as Failed
-
-        blob = self._bucket.blob(key)
-        with translated(f"writing gs://{self.bucket}/{key}"):
-            try:
-                blob.upload_from_string(
-                    data, content_type=content_type, if_generation_match=if_generation_match
-                )
-            except Failed:
-                raise PreconditionFailed(key) from None
+        self._api().upload(
+            self._name,
+            key,
+            data,
+            content_type=content_type,
+            if_generation_match=if_generation_match,
+        )
 
     def delete(self, key: str, *, if_generation_match: int | None = None) -> bool:
         """Delete the object."""
-        from google.api_core.exceptions import NotFound
-        from google.api_core.exceptions import PreconditionFailed as Failed
-
-        with translated(f"deleting gs://{self.bucket}/{key}"):
-            try:
-                self._bucket.delete_blob(key, if_generation_match=if_generation_match)
-            except NotFound:
-                return False
-            except Failed:
-                raise PreconditionFailed(key) from None
-        return True
+        return self._api().delete(self._name, key, if_generation_match=if_generation_match)
 
     def keys(self, prefix: str) -> list[str]:
         """List the object names under ``prefix``."""
-        with translated(f"listing gs://{self.bucket}/{prefix}"):
-            return sorted(
-                str(blob.name) for blob in self.client.list_blobs(self._bucket, prefix=prefix)
-            )
+        return self._api().names(self._name, prefix)

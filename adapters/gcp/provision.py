@@ -1,39 +1,38 @@
-"""Create the app's Cloud Tasks queues and its bucket in any endpoint (the emulators, or a
-project where the infrastructure is not managed elsewhere), with each queue's settings taken
-from its tasks:
-
-* ``rate_limit`` -> ``rate_limits.max_dispatches_per_second`` (the lowest of the queue's
-  tasks; Cloud Tasks allows at most 500 per second per queue),
-* ``concurrency`` -> ``rate_limits.max_concurrent_dispatches`` (the lowest; an ordered queue
-  dispatches one task at a time, which keeps order only as long as nothing is retried:
-  Cloud Tasks promises no order, https://cloud.google.com/tasks/docs/common-pitfalls),
-* ``retry`` -> ``retry_config``: the task's own schedule when all of the queue's tasks share
-  one Cloud Tasks can follow (doubling, no jitter), so the receiver lets Cloud Tasks retry;
-  otherwise the receiver re-creates retries itself. ``max_attempts`` is the largest attempt
-  count plus five, a backstop for pushes the receiver cannot answer at all (after it Cloud
-  Tasks deletes the task).
-
-Queue settings reference: https://cloud.google.com/tasks/docs/reference/rest/v2/
-projects.locations.queues (RateLimits, RetryConfig).
+"""Create an app's Cloud Tasks queues and its bucket in any endpoint (the emulators, or a project
+whose infrastructure is not managed elsewhere), as the GCP deploy policy decided them: each
+queue's rate limits and retry schedule, the bucket and its lifecycle rules. The rules live in
+:mod:`adapters.gcp.deploy.policy` only; this module carries out the same records the Terraform
+writer prints. Services, accounts, grants and scheduler jobs are not created: ``dispatcher
+emulate gcp`` serves the receiver itself and runs the local beat. Deployed infrastructure
+comes from ``dispatcher infra --provider gcp``; this is for local runs and tests.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from adapters.gcp.deploy.policy import POLICY
+from adapters.gcp.deploy.records import (
+    ActAsGrant,
+    Bucket,
+    BucketGrant,
+    CloudRunService,
+    GcpPlan,
+    InvokerGrant,
+    ProducerSettings,
+    QueueGrant,
+    SchedulerJob,
+    ServiceAccount,
+    TasksQueue,
+)
 from adapters.gcp.errors import translated
+from dispatcher.deploy.policy import plan
 
 if TYPE_CHECKING:
     from adapters.gcp.producer import GcpBackend
-    from dispatcher.app import Dispatcher
-
-#: Cloud Tasks' highest dispatch rate per queue.
-MAX_DISPATCHES_PER_SECOND = 500.0
-#: Attempts Cloud Tasks makes beyond the task's own, for pushes that get no answer.
-EXTRA_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -44,49 +43,87 @@ class Provisioned:
     bucket: str
 
 
-def queue_settings(app: Dispatcher, queue: str, path: str) -> Any:
-    """The ``tasks_v2.Queue`` for task queue ``queue`` (named ``path``)."""
-    from google.cloud import tasks_v2
+def decided(backend: GcpBackend, reference: str | None = None) -> GcpPlan:
+    """The policy's records for the backend's app (``reference``: how services would import
+    it; none are created here)."""
+    app = backend.app
+    return plan(app, POLICY, reference or app.name)
 
-    tasks = [t for t in app.tasks.values() if t.options.queue == queue]
-    rates = [t.options.rate_limit for t in tasks if t.options.rate_limit is not None]
-    limits = [t.options.concurrency for t in tasks if t.options.concurrency is not None]
-    if any(t.options.ordered for t in tasks):
-        limits.append(1)
-    rate_limits = tasks_v2.RateLimits(
-        max_dispatches_per_second=min(
-            [MAX_DISPATCHES_PER_SECOND, *(r.count / r.per for r in rates)]
+
+def provision(backend: GcpBackend, *, reference: str | None = None) -> Provisioned:
+    """Create (or update) every queue of the app and the bucket, as decided; idempotent."""
+    records = decided(backend, reference)
+    creator = Creator(backend)
+    table = creator.handlers()
+    for record in records.records:
+        table[type(record)](record)
+    return Provisioned(creator.queues, backend.config.bucket)
+
+
+class Creator:
+    """Carries out the records an emulator can hold, one handler per record type."""
+
+    def __init__(self, backend: GcpBackend) -> None:
+        self.backend = backend
+        self.queues: dict[str, str] = {}
+
+    def handlers(self) -> Mapping[type, Callable[[Any], None]]:
+        """The explicit table: what is created, and what only the cloud has."""
+        return {
+            TasksQueue: self.queue,
+            Bucket: self.bucket,
+            ServiceAccount: self.nothing,
+            CloudRunService: self.nothing,
+            InvokerGrant: self.nothing,
+            QueueGrant: self.nothing,
+            BucketGrant: self.nothing,
+            ActAsGrant: self.nothing,
+            SchedulerJob: self.nothing,
+            ProducerSettings: self.nothing,
+        }
+
+    def nothing(self, record: object) -> None:
+        """Accounts, grants, services and jobs: the emulators have no such thing."""
+
+    def queue(self, record: TasksQueue) -> None:
+        """CreateQueue, or UpdateQueue when it exists."""
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import tasks_v2
+
+        config, tasks = self.backend.config, self.backend.clients.tasks
+        path = config.queue_path(record.name)
+        retry = record.retry
+        settings = tasks_v2.Queue(
+            name=path,
+            rate_limits=tasks_v2.RateLimits(
+                max_dispatches_per_second=record.max_dispatches_per_second,
+                max_concurrent_dispatches=record.max_concurrent_dispatches,
+            ),
+            retry_config=tasks_v2.RetryConfig(
+                max_attempts=retry.max_attempts,
+                min_backoff=timedelta(seconds=retry.min_backoff),
+                max_backoff=timedelta(seconds=retry.max_backoff),
+                max_doublings=retry.max_doublings,
+                max_retry_duration=timedelta(seconds=retry.max_retry_duration),
+            ),
         )
-    )
-    if limits:
-        rate_limits.max_concurrent_dispatches = min(limits)
-    policies = {t.options.retry for t in tasks}
-    attempts = max((t.options.retry.attempts for t in tasks), default=1)
-    retry = tasks_v2.RetryConfig(max_attempts=attempts + EXTRA_ATTEMPTS)
-    if len(policies) == 1:
-        policy = next(iter(policies))
-        if policy.backoff == 2.0 and not policy.jitter and policy.delay > 0:
-            retry.min_backoff = timedelta(seconds=policy.delay)
-            retry.max_backoff = timedelta(seconds=max(policy.delay, policy.max_delay))
-            retry.max_doublings = 16
-    return tasks_v2.Queue(name=path, rate_limits=rate_limits, retry_config=retry)
-
-
-def provision(backend: GcpBackend) -> Provisioned:
-    """Create (or update) every queue of the app and the bucket."""
-    from google.api_core.exceptions import AlreadyExists, Conflict
-
-    config, tasks = backend.config, backend.clients.tasks
-    made: dict[str, str] = {}
-    for queue in backend.app.queues:
-        path = config.queue_path(queue)
-        settings = queue_settings(backend.app, queue, path)
         with translated(f"creating Cloud Tasks queue {path}"):
             try:
                 tasks.create_queue(parent=config.parent, queue=settings)
             except AlreadyExists:
                 tasks.update_queue(queue=settings)
-        made[queue] = path
-    with translated(f"creating bucket gs://{config.bucket}"), contextlib.suppress(Conflict):
-        backend.clients.storage.create_bucket(config.bucket)
-    return Provisioned(made, config.bucket)
+        self.queues[record.name] = path
+
+    def bucket(self, record: Bucket) -> None:
+        """Create the bucket with its lifecycle rules (or set them on it, if it exists)."""
+        config = self.backend.config
+        rules = [
+            {
+                "action": {"type": "Delete"},
+                "condition": {"age": r.age_days, "matchesPrefix": [r.prefix]},
+            }
+            for r in record.rules
+        ]
+        self.backend.clients.storage.create_bucket(
+            config.project, config.bucket, {"lifecycle": {"rule": rules}}
+        )

@@ -62,6 +62,9 @@ TASK_NAME_HEADER = "x-cloudtasks-taskname"
 SCHEDULE_TIME_HEADER = "x-cloudscheduler-scheduletime"
 #: The queue of a push that names none.
 UNKNOWN_QUEUE = "unknown"
+#: How far Cloud Tasks' next retry may be from the task's own (seconds, or a tenth of the
+#: delay) for the receiver to let Cloud Tasks retry rather than re-create the task.
+NATIVE_SLACK = 0.25
 #: How long a queue's retry settings are trusted before they are read again.
 RETRY_CONFIG_TTL = 300.0
 _MAX_REASON = 4_000
@@ -257,7 +260,7 @@ class PushReceiver:
         policy = self.queue_retry(queue)
         if policy is None or not policy.allows(retries + 2):
             return False
-        return abs(policy.backoff(retries + 1) - delay) <= max(1.0, 0.1 * delay)
+        return abs(policy.backoff(retries + 1) - delay) <= max(NATIVE_SLACK, 0.1 * delay)
 
     def queue_retry(self, queue: str) -> QueueRetry | None:
         """The retry settings of ``queue``'s Cloud Tasks queue (read with GetQueue, cached);

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from dispatcher.deploy.package import Packager
+    from dispatcher.deploy.package import PackageBuilder
 
 console = Console()
 errors = Console(stderr=True)
@@ -137,7 +137,11 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
         app: AppArg,
         out: Annotated[
             Path | None,
-            typer.Option("--out", "-o", help="The zip (default build/ and the provider's name)."),
+            typer.Option(
+                "--out",
+                "-o",
+                help="The zip, or the container's build folder (default: under build/).",
+            ),
         ] = None,
         provider: Annotated[
             str, typer.Option(help=f"The cloud whose runtime is packaged ({_known(providers)}).")
@@ -145,12 +149,13 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
         runtime: RuntimeOption = None,
         architecture: ArchitectureOption = None,
     ) -> None:
-        """Build the function's deployment zip and print its size.
+        """Build what the provider deploys and print its size.
 
-        It holds the app, the runtime and its dependencies installed for the functions'
-        platform, without what the platform provides (boto3 on Lambda).
+        A function's zip (AWS Lambda: the app, the runtime and its dependencies installed for
+        the functions' platform, without what the platform provides; Azure Functions: the same
+        as a Functions project, with function_app.py and host.json), or a container's build
+        context (Cloud Run: the app, the runtime, pinned requirements and a Dockerfile).
         """
-        from dispatcher.deploy.output import PACKAGE_FOLDER
         from dispatcher.deploy.package import PackagingError
         from dispatcher.loading import AppNotFound, app_reference, load_app
 
@@ -160,7 +165,7 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
             loaded = load_app(app)
         except (AppNotFound, PackagingError) as error:
             _fail(str(error))
-        target = out or Path(PACKAGE_FOLDER) / packager.archive_name(loaded.name)
+        target = out or packager.default_output(loaded.name)
         try:
             built = packager.build(app_reference(loaded, app), target, platform)
         except PackagingError as error:
@@ -176,14 +181,14 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
     return package
 
 
-def _packager(provider: str, providers: list[str]) -> "Packager":
-    from dispatcher.deploy.package import Packager
+def _packager(provider: str, providers: list[str]) -> "PackageBuilder":
+    from dispatcher.deploy.package import PackageBuilder
     from dispatcher.plugins import plugins
 
     plugin = plugins().get(provider)
     if plugin is None or plugin.packager is None:
         _fail(f"no provider {provider!r} packages functions (known: {_known(providers)})")
     packager = plugin.package_builder()
-    if not isinstance(packager, Packager):
-        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.Packager")
+    if not isinstance(packager, PackageBuilder):
+        _fail(f"{plugin.packager} is not a dispatcher.deploy.package.PackageBuilder")
     return packager

@@ -74,8 +74,8 @@ def default_archive(provider: str, app: str) -> Path | None:
     plugin = plugins().get(provider)
     if plugin is None or plugin.packager is None:
         return None
-    archive: str = plugin.package_builder().archive_name(app)
-    return Path.cwd() / PACKAGE_FOLDER / archive
+    default: Path = plugin.package_builder().default_output(app)
+    return Path.cwd() / default
 
 
 def relative_artifact(archive: Path, out: Path) -> str:

@@ -1,7 +1,9 @@
-"""Build a cloud function's deployment zip: the app, the runtime, and their dependencies, for
-the function's platform.
+"""Build what a provider deploys: a function's zip (this module's :class:`Packager`), or a
+container's build context (a provider's own builder, such as ``adapters.gcp.package``, on the
+same helpers: :func:`source_files`, :func:`dependency_closure`). ``dispatcher package APP
+--provider NAME`` asks the provider's plug-in for its builder, any :class:`PackageBuilder`.
 
-The runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
+A zip's runtime is the ``dispatcher`` core (without the generators and the CLI) and the provider's
 own packages, copied from this checkout or installation. Dependencies (the ``pydantic``
 and ``orjson`` closures) are installed by pip for the function's platform and Python version
 (``--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.14``), never copied
@@ -33,6 +35,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from dispatcher.errors import DispatcherError
 
@@ -95,10 +98,16 @@ class Packager:
         """The zip's default file name for ``app``."""
         return self.archive.format(app=app)
 
+    def default_output(self, app: str) -> Path:
+        """Where the zip goes unless told: ``build/<archive name>``."""
+        from dispatcher.deploy.output import PACKAGE_FOLDER
+
+        return Path(PACKAGE_FOLDER) / self.archive_name(app)
+
     def build(self, reference: str, out: Path, target: Target | None = None) -> Package:
         """Write the zip of the app at ``reference`` for ``target`` to ``out``
-        (:func:`build_package`); a provider whose platform wants another layout overrides
-        this (``adapters.azure.package``)."""
+        (:func:`build_package`); a provider whose platform wants another layout of a zip
+        overrides this (``adapters.azure.package``)."""
         return build_package(reference, out, self, target)
 
     def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
@@ -129,13 +138,33 @@ class Packager:
 
 @dataclass(frozen=True)
 class Package:
-    """A built zip: where it is, how big, how many files, and for which platform."""
+    """What was built (a zip, or a folder): where it is, how big, how many files, and for
+    which platform."""
 
     path: Path
     size: int
     files: int
     target: Target
     warnings: tuple[str, ...]
+
+
+@runtime_checkable
+class PackageBuilder(Protocol):
+    """What ``dispatcher package`` needs of a provider's builder."""
+
+    @property
+    def platform(self) -> str:
+        """What runs the package: ``"AWS Lambda"``, ``"Cloud Run"``."""
+
+    def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
+        """The platform for ``runtime`` and ``architecture`` (its defaults when ``None``);
+        :class:`PackagingError` names what is not offered."""
+
+    def default_output(self, app: str) -> Path:
+        """Where the package of ``app`` goes unless told."""
+
+    def build(self, reference: str, out: Path, target: Target | None = None) -> Package:
+        """Build the package of the app at ``reference`` for ``target`` into ``out``."""
 
 
 def _name(requirement: str) -> str:
@@ -145,7 +174,9 @@ def _name(requirement: str) -> str:
 def dependency_closure(
     roots: tuple[str, ...] = RUNTIME_REQUIREMENTS, provided: frozenset[str] = frozenset()
 ) -> list[str]:
-    """The installed distributions ``roots`` need (extras left out), minus ``provided``."""
+    """The installed distributions ``roots`` need (extras left out), minus ``provided``. A
+    requirement under an environment marker that is not installed is one this environment
+    does not need (``exceptiongroup; python_version < "3.11"``) and is left out."""
     found: dict[str, None] = {}
     pending = [r.lower() for r in roots]
     while pending:
@@ -154,8 +185,22 @@ def dependency_closure(
             continue
         found[name] = None
         requires = importlib.metadata.distribution(name).requires or []
-        pending += [_name(r) for r in requires if "extra ==" not in r]
+        for requirement in requires:
+            if "extra ==" in requirement:
+                continue
+            needed = _name(requirement)
+            if ";" in requirement and not _installed(needed):
+                continue
+            pending.append(needed)
     return sorted(found)
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _source_files(package: str) -> Iterator[tuple[str, Path]]:
@@ -179,16 +224,24 @@ def _source_files(package: str) -> Iterator[tuple[str, Path]]:
             yield f"{prefix}/{path.relative_to(root).as_posix()}", path
 
 
-def source_contents(reference: str, packager: Packager) -> dict[str, Path]:
-    """Archive name -> file of the app, the core's runtime and the provider's packages."""
+def source_files(
+    reference: str, packages: tuple[str, ...], excluded: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """Relative path -> file of the app at ``reference`` (its whole top-level package), the
+    core's runtime and ``packages``, without the ``excluded`` path prefixes."""
     top = reference.partition(":")[0].split(".")[0]
-    excluded = EXCLUDED_PARTS + packager.excluded
+    left_out = EXCLUDED_PARTS + excluded
     entries: dict[str, Path] = {}
-    for package in dict.fromkeys([top, "dispatcher", *packager.packages]):
+    for package in dict.fromkeys([top, "dispatcher", *packages]):
         for name, path in _source_files(package):
-            if not name.startswith(excluded):
+            if not name.startswith(left_out):
                 entries[name] = path
     return entries
+
+
+def source_contents(reference: str, packager: Packager) -> dict[str, Path]:
+    """Archive name -> file of the app, the core's runtime and the provider's packages."""
+    return source_files(reference, packager.packages, packager.excluded)
 
 
 def constraints(packager: Packager) -> list[str]:

@@ -79,7 +79,7 @@ class Deployed:
         return LocalLambdaRuntime(
             self.backend,
             "tests.aws.apps:app",
-            invoke=lambda queue, event, timeout: handler.handle(event),
+            invoke=lambda queue, event, context: handler.handle(event, context),
         )
 
 

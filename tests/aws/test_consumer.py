@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from dispatcher import Status, TaskResult, Throttled
 from dispatcher.envelope import decode
 from tests.aws import apps
 from tests.aws.conftest import Deployed
+from tests.aws.faults import Faulty, client_error, fail_with
 
 pytestmark = pytest.mark.emulator
 
@@ -89,7 +91,7 @@ def test_bad_records_go_to_the_dlq_with_a_reason_and_spare_the_batch(deployed: D
     deployed.send_raw("default", "this is not json")
     unknown = apps.add.message((1, 2)).envelope.copy_with(task="tests.aws.apps.nope")
     deployed.send_raw("default", unknown.encode().decode())
-    pointer = "s3://awstest-claim-checks/default/gone.json"
+    pointer = f"s3://{deployed.made.bucket}/default/gone.json"
     deployed.send_raw(
         "default",
         json.dumps({"claim_check": pointer}),
@@ -189,16 +191,186 @@ class _UnsavableResults(DynamoResults):
     def save(self, result: TaskResult) -> None:
         raise Throttled("results table throttled")
 
-    def save_many(self, results: Sequence[TaskResult]) -> None:
-        raise Throttled("results table throttled")
+    def write(self, results: Sequence[TaskResult]) -> dict[str, Exception]:
+        return {r.id: Throttled("results table throttled") for r in results}
 
 
 def test_results_that_cannot_be_saved_fail_the_records_that_ran(deployed: Deployed) -> None:
     apps.add.delay(1, 1)
-    apps.refuse.delay("XX")
+    refused = apps.refuse.delay("XX")
     backend = deployed.backend
     backend.results = _UnsavableResults(backend.clients, backend.results.table)
     records = deployed.receive("default")
     answer = deployed.processor().handle({"Records": records})
-    assert sorted(_ids(answer)) == sorted(r["messageId"] for r in records)
-    assert deployed.receive("default", dlq=True) == []  # no outcome was applied
+    by_id = {decode(r["body"]).id: r["messageId"] for r in records}
+    # the dead letter is stored in the DLQ already: running it again would store it twice
+    assert _ids(answer) == [m for i, m in by_id.items() if i != refused.id]
+    [dead] = deployed.receive("default", dlq=True)
+    assert decode(dead["body"]).id == refused.id
+
+
+# --- issue 9: the rules moto does not enforce, tested against the rules themselves -----------
+
+
+class LambdaContext:
+    """A Lambda context whose ``get_remaining_time_in_millis`` runs down in real time from
+    ``seconds`` (the platform's interface, as Lambda passes it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def test_records_that_cannot_finish_in_the_time_left_are_not_started(deployed: Deployed) -> None:
+    handles = [apps.add.delay(n, n) for n in range(3)]  # each may take its timeout: 10 s
+    records = deployed.receive("default")
+    by_id = {decode(r["body"]).id: r["messageId"] for r in records}
+    ordered = [by_id[h.id] for h in handles]
+    # 11.5 s left: the first record may use them all; a second would end in the reserve
+    answer = deployed.processor().handle({"Records": records}, LambdaContext(11.5))
+    assert _ids(answer) == ordered[1:]
+    assert apps.CALLS == [("add", (0, 0))]
+    assert [h.status() for h in handles[1:]] == [None, None]  # not claimed, not recorded
+    again = deployed.receive("default")  # visible again at once (the queue's timeout is 1 s)
+    assert sorted(r["messageId"] for r in again) == sorted(ordered[1:])
+    answer = deployed.processor().handle({"Records": again}, LambdaContext(60))
+    assert answer == {"batchItemFailures": []}
+    assert [h.result(timeout=1) for h in handles] == [0, 2, 4]
+    assert all(h.status().attempt == 1 for h in handles)  # type: ignore[union-attr]
+
+
+def test_a_record_listed_twice_in_one_event_is_reported_once(deployed: Deployed) -> None:
+    apps.flaky.delay("twice")  # fails its first run, then waits 120 s
+    [record] = deployed.receive("default")
+    answer = deployed.processor().handle({"Records": [record, record]})
+    assert _ids(answer) == [record["messageId"]]
+    assert apps.CALLS == [("flaky", "twice")]
+    time.sleep(1.3)  # past the queue's own 1 s: the backoff, not a busy retry, holds it
+    assert deployed.receive("default") == []
+
+
+def test_a_fifo_head_that_fails_three_times_costs_its_siblings_no_attempt(
+    deployed: Deployed,
+) -> None:
+    head = apps.stubborn_head.delay("g", "head")
+    behind = [apps.sibling.delay("g", key) for key in ("fails-once", "second", "third")]
+    runtime = deployed.runtime()
+    everyone = [head, *behind]
+    assert runtime.run_until(lambda: all(_final(h) for h in everyone), 20)
+    assert head.result(timeout=0) == 4
+    assert [h.result(timeout=0) for h in behind] == [2, 1, 1]
+    assert [c for c in apps.CALLS if c[0] == "sibling"] == [
+        ("sibling", ("fails-once", 1)),
+        ("sibling", ("fails-once", 2)),
+        ("sibling", ("second", 1)),
+        ("sibling", ("third", 1)),
+    ]
+    assert deployed.receive("ordered", dlq=True) == []
+
+
+def _final(handle: Any) -> bool:
+    record = handle.status()
+    return record is not None and record.status.final
+
+
+def test_one_oversized_result_fails_nothing(deployed: Deployed) -> None:
+    small = apps.add.delay(1, 2)
+    large = apps.big.delay(500_000)  # above DynamoDB's 400 KB item
+    other = apps.add.delay(3, 4)
+    records = deployed.receive("default")
+    assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
+    assert small.result(timeout=1) == 3 and other.result(timeout=1) == 7
+    assert large.result(timeout=1) == "r" * 500_000
+    objects = deployed.backend.clients.s3.list_objects_v2(Bucket=deployed.made.bucket)
+    assert [o["Key"] for o in objects["Contents"]] == [f"results/{large.id}.json"]
+
+
+def test_a_dead_letter_is_never_acknowledged_before_it_is_stored(deployed: Deployed) -> None:
+    handle = apps.refuse.delay("XX")
+    sqs = deployed.backend.clients.sqs
+    dlq = deployed.made.dead_letter_queues["default"]
+    faulty = Faulty(
+        sqs,
+        "send_message",
+        fail_with(client_error("InternalError", "the DLQ is down", 500)),
+        when=lambda params: params["QueueUrl"] == dlq,
+    )
+    deployed.backend.clients.use("sqs", faulty)
+    [record] = deployed.receive("default")
+    answer = deployed.processor().handle({"Records": [record]})
+    assert _ids(answer) == [record["messageId"]]  # stays on the queue
+    assert handle.status() is None or not handle.status().status.final  # type: ignore[union-attr]
+    deployed.backend.clients.use("sqs", sqs)
+    assert deployed.runtime().run_until(lambda: _final(handle), 15)
+    [dead] = deployed.receive("default", dlq=True)
+    assert decode(dead["body"]).id == handle.id
+    assert _note(dead).cause == "non_retryable"
+    assert apps.CALLS == [("refuse", "XX")] * 2  # run again, as its claim was released
+
+
+def test_a_claim_check_in_another_bucket_is_dead_lettered_as_tampered_with(
+    deployed: Deployed,
+) -> None:
+    s3 = deployed.backend.clients.s3
+    s3.create_bucket(Bucket="someone-elses")
+    envelope = apps.add.message((6, 7)).envelope
+    s3.put_object(Bucket="someone-elses", Key="x.json", Body=envelope.encode())
+    pointer = "s3://someone-elses/x.json"
+    deployed.send_raw(
+        "default",
+        json.dumps({"claim_check": pointer}),
+        MessageAttributes={"claim_check": {"DataType": "String", "StringValue": pointer}},
+    )
+    records = deployed.receive("default")
+    assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
+    assert apps.CALLS == []  # never followed
+    [dead] = deployed.receive("default", dlq=True)
+    note = _note(dead)
+    assert note.cause == "payload"
+    assert note.reason == (
+        "claim check s3://someone-elses/x.json points outside the app's bucket "
+        f"s3://{deployed.made.bucket} (tampered with?)"
+    )
+
+
+def test_a_claim_check_that_may_not_be_read_is_dead_lettered_with_its_reason(
+    deployed: Deployed,
+) -> None:
+    big = "x" * 1_100_000
+    handle = apps.size_of.delay(big)
+    s3 = deployed.backend.clients.s3
+    # without s3:ListBucket, S3 answers a GET of a missing object with 403 AccessDenied
+    denied = Faulty(s3, "get_object", fail_with(client_error("AccessDenied", "Access Denied", 403)))
+    deployed.backend.clients.use("s3", denied)
+    records = deployed.receive("default")
+    assert deployed.processor().handle({"Records": records}) == {"batchItemFailures": []}
+    deployed.backend.clients.use("s3", s3)
+    [dead] = deployed.receive("default", dlq=True)
+    reason = _note(dead).reason
+    assert reason.startswith(f"claim-check object s3://{deployed.made.bucket}/default/")
+    assert "missing or may not be read (S3 answered AccessDenied" in reason
+    assert handle.status() is None and apps.CALLS == []
+
+
+def test_a_run_that_fails_after_its_revocation_is_not_retried(deployed: Deployed) -> None:
+    handle = apps.revoked_midway.delay("k")
+    [record] = deployed.receive("default")
+    deployed.processor().handle({"Records": [record]})
+    record_after = handle.status()
+    assert record_after is not None and record_after.status is Status.REVOKED
+    again = deployed.receive("default")  # the retry comes back at once (no backoff)...
+    assert deployed.processor().handle({"Records": again}) == {"batchItemFailures": []}
+    assert apps.CALLS == [("revoked_midway", "k")]  # ...and is acknowledged without running
+
+
+def test_a_dead_letter_is_logged_with_its_envelope_id(
+    deployed: Deployed, caplog: pytest.LogCaptureFixture
+) -> None:
+    handle = apps.refuse.delay("ZZ")
+    records = deployed.receive("default")
+    with caplog.at_level(logging.WARNING, logger="dispatcher.aws"):
+        deployed.processor().handle({"Records": records})
+    [line] = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert line.startswith(f"dead-lettered {handle.id} (SQS message {records[0]['messageId']})")

@@ -377,7 +377,7 @@ def test_the_sample_runs_under_the_generated_policies(
         "dynamodb:GetItem",
         "dynamodb:BatchWriteItem",
         "sqs:SendMessage",
-        "sqs:ChangeMessageVisibility",
+        "sqs:ChangeMessageVisibilityBatch",  # authorized as sqs:ChangeMessageVisibility
         "sqs:GetQueueUrl",
         "s3:PutObject",
         "s3:GetObject",

@@ -10,15 +10,16 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-from botocore.credentials import Credentials  # type: ignore[import-untyped]
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from adapters.aws.config import AwsConfig
-from adapters.aws.lite import JsonClient, LiteClients, sign
+from adapters.aws.lite import JsonClient, LiteClients
 from adapters.aws.producer import AwsBackend
 from adapters.aws.results import DynamoResults
-from dispatcher import BackendUnavailable, Claim, QueueNotFound
+from adapters.aws.sigv4 import sign
+from dispatcher import BackendUnavailable, Claim, Granted, QueueNotFound
 from tests.aws import apps
 from tests.aws.conftest import REGION, Deployed
 
@@ -66,7 +67,7 @@ def test_lite_clients_claim_like_boto3(deployed: Deployed) -> None:
     backend = _lite_backend()
     assert isinstance(backend.clients.dynamodb, JsonClient)
     results: DynamoResults = backend.results
-    assert results.claim("t1", "task", 1, lease=60) is Claim.GRANTED
+    assert results.claim("t1", "task", 1, lease=60) == Granted(1)
     assert results.claim("t1", "task", 1, lease=60) is Claim.BUSY
     assert deployed.backend.results.claim("t1", "task", 1, lease=60) is Claim.BUSY  # boto3 agrees
     record = results.get("t1")
@@ -119,7 +120,7 @@ def test_the_cold_path_imports_neither_boto3_nor_pydantic_nor_other_providers(
         "import json, sys\n"
         "from adapters.aws.entrypoint import handler\n"
         "print(json.dumps(handler(json.loads(sys.argv[1]))))\n"
-        "heavy = ('boto3', 'botocore', 'pydantic', 'http.client', 'logging', 'adapters.local')\n"
+        "heavy = ('boto3', 'botocore', 'pydantic', 'logging', 'adapters.local')\n"
         "print([name for name in heavy if name in sys.modules])\n"
         "from dispatcher.plugins import plugins\n"
         "print(plugins.cache_info().currsize)  # the entry points were never read\n"

@@ -11,10 +11,18 @@ import pytest
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
 from adapters.aws.producer import MAX_DELAY, AwsBackend
-from dispatcher import BackendNotConfigured, BatchSendError, Dispatcher, QueueNotFound, SendFailure
+from dispatcher import (
+    BackendError,
+    BackendNotConfigured,
+    BatchSendError,
+    Dispatcher,
+    QueueNotFound,
+    SendFailure,
+)
 from dispatcher.envelope import decode, utcnow
 from tests.aws import apps
 from tests.aws.conftest import Deployed
+from tests.aws.faults import Faulty, client_error, fail_with
 
 pytestmark = pytest.mark.emulator
 
@@ -204,3 +212,38 @@ def test_send_many_reports_each_refused_message() -> None:
     app.use(backend)
     with pytest.raises(BatchSendError, match="6 of 12 messages not sent"):
         task.map([()] * 12)
+
+
+def _bucket_keys(deployed: Deployed) -> list[str]:
+    listed = deployed.backend.clients.s3.list_objects_v2(Bucket=deployed.made.bucket)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_claim_checked_body_is_deleted_when_its_send_fails(deployed: Deployed) -> None:
+    sqs = deployed.backend.clients.sqs
+    refused = client_error("InternalError", "the queue is down", 500)
+    deployed.backend.clients.use("sqs", Faulty(sqs, "send_message", fail_with(refused)))
+    with pytest.raises(BackendError, match="the queue is down"):
+        apps.size_of.delay("x" * 1_100_000)
+    assert _bucket_keys(deployed) == []
+
+
+def test_claim_checked_bodies_of_a_refused_batch_are_deleted(deployed: Deployed) -> None:
+    sqs = deployed.backend.clients.sqs
+
+    def refuse_the_large(real: Any, params: dict[str, Any]) -> Any:
+        sent = [e for e in params["Entries"] if "claim_check" not in e["MessageAttributes"]]
+        answer = real(**{**params, "Entries": sent})
+        refused = [e for e in params["Entries"] if e not in sent]
+        answer["Failed"] = [
+            {"Id": e["Id"], "Code": "InternalError", "Message": "m", "SenderFault": False}
+            for e in refused
+        ]
+        return answer
+
+    deployed.backend.clients.use("sqs", Faulty(sqs, "send_message_batch", refuse_the_large))
+    outcomes = deployed.backend.send_many(
+        [apps.size_of.message(("x" * 1_100_000,)), apps.size_of.message(("small",))]
+    )
+    assert [type(o).__name__ for o in outcomes] == ["SendFailure", "Receipt"]
+    assert _bucket_keys(deployed) == []

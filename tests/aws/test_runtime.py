@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,14 @@ import pytest
 from adapters.aws.dead_letters import ATTRIBUTE, Note
 from adapters.aws.producer import AwsBackend
 from adapters.aws.provision import provision
-from adapters.aws.runtime import LocalLambdaRuntime
-from dispatcher import naming
+from adapters.aws.runtime import (
+    FunctionSettings,
+    LambdaContext,
+    LocalLambdaRuntime,
+    function_settings,
+)
+from dispatcher import Status, naming
+from dispatcher.receiving import SETTLE_RESERVE, batch_seconds
 from samples import shop
 from tests.aws import apps
 from tests.aws.conftest import REGION, deploy
@@ -77,8 +84,13 @@ def test_a_handler_process_killed_mid_task_loses_nothing(aws: str, tmp_path: Pat
     deployed = deploy(visibility=3)
     marker = tmp_path / "started"
     handle = apps.slow_once.delay(str(marker))
+    # a short function: the dead invocation's claim lasts until its deadline
+    function = function_settings(apps.app, "tests.aws.apps:app")["slow"]
     runtime = LocalLambdaRuntime(
-        deployed.backend, "tests.aws.apps:app", env={"AWSTEST_CLAIM_GRACE": "0.5"}
+        deployed.backend,
+        "tests.aws.apps:app",
+        handler="tests.aws.apps:short_claims_handler",
+        functions={"slow": replace(function, timeout=4.0)},
     )
 
     def kill_when_started() -> None:
@@ -106,7 +118,7 @@ def test_the_event_has_the_lambda_sqs_shape(deployed: Any) -> None:
     apps.add.delay(1, 2)
     seen: list[dict[str, Any]] = []
 
-    def invoke(queue: str, event: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def invoke(queue: str, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         seen.append(event)
         return {"batchItemFailures": []}
 
@@ -167,3 +179,86 @@ def test_the_handler_entrypoint_runs_a_record(
     records = deployed.receive("default")
     assert entrypoint.handler({"Records": records}, None) == {"batchItemFailures": []}
     assert handle.result(timeout=1) == 42
+
+
+def test_an_invocation_is_killed_at_the_function_timeout_and_keeps_what_was_done(
+    aws: str, tmp_path: Path
+) -> None:
+    deployed = deploy(visibility=2)
+    ran, hung = tmp_path / "ran", tmp_path / "hung"
+    done = apps.quick.delay(str(ran))
+    stuck = apps.stuck.delay(str(hung))
+    function = function_settings(apps.app, "tests.aws.apps:app")["slow"]
+    runtime = LocalLambdaRuntime(
+        deployed.backend,
+        "tests.aws.apps:app",
+        handler="tests.aws.apps:short_claims_handler",
+        functions={"slow": replace(function, timeout=4.0, batch_size=10)},
+    )
+    try:
+        started = time.monotonic()
+        assert runtime.poll("slow", wait=0) == 2
+        assert 3.5 < time.monotonic() - started < 8  # killed at its timeout, as Lambda does
+        assert runtime.stats.crashed == 1 and runtime.processes["slow"].cold_starts == 1
+        record = done.status()  # written before the kill, while the other task hung
+        assert record is not None and record.status is Status.SUCCEEDED
+        assert runtime.run_until(lambda: _final(stuck), 20)
+    finally:
+        runtime.close()
+    assert stuck.result(timeout=0) == "unstuck"
+    assert ran.read_text().count("\n") == 1  # the redelivery did not run it again
+    assert deployed.receive("slow") == [] and deployed.receive("slow", dlq=True) == []
+
+
+def _final(handle: Any) -> bool:
+    record = handle.status()
+    return record is not None and record.status.final
+
+
+def test_the_handler_gets_a_context_that_runs_down_to_the_function_timeout(
+    deployed: Any,
+) -> None:
+    apps.add.delay(1, 2)
+    seen: list[tuple[int, str]] = []
+
+    def invoke(queue: str, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        seen.append((context.get_remaining_time_in_millis(), context.function_name))
+        return {"batchItemFailures": []}
+
+    functions = {"default": FunctionSettings("awstest-default", 42.0, 512, 10)}
+    runtime = LocalLambdaRuntime(
+        deployed.backend, "tests.aws.apps:app", invoke=invoke, functions=functions
+    )
+    assert runtime.poll("default", wait=0) == 1
+    [(remaining, name)] = seen
+    assert 41_000 < remaining <= 42_000 and name == "awstest-default"
+
+
+def test_function_settings_come_from_the_deploy_policy() -> None:
+    from adapters.aws.deploy.policy import POLICY
+    from adapters.aws.deploy.records import EventSourceMapping, LambdaFunction
+    from dispatcher.deploy.policy import plan
+
+    decided = plan(apps.app, POLICY, "tests.aws.apps:app")
+    functions = function_settings(apps.app, "tests.aws.apps:app")
+    assert sorted(functions) == ["default", "ordered", "slow"]
+    assert {f.timeout for f in functions.values()} == {
+        float(f.timeout) for f in decided.of_type(LambdaFunction)
+    }
+    assert {f.batch_size for f in functions.values()} == {
+        m.batch_size for m in decided.of_type(EventSourceMapping)
+    }
+
+
+@pytest.mark.parametrize(
+    ("app", "reference"), [(apps.app, "tests.aws.apps:app"), (shop.app, "samples.shop:app")]
+)
+def test_a_decided_function_gives_a_full_batch_the_time_the_handler_needs(
+    app: Any, reference: str
+) -> None:
+    from adapters.aws.deploy.policy import RESERVE_SECONDS
+
+    assert RESERVE_SECONDS >= SETTLE_RESERVE
+    for queue, function in function_settings(app, reference).items():
+        timeouts = [t.options.timeout for t in app.tasks.values() if t.options.queue == queue]
+        assert function.timeout >= batch_seconds(timeouts, function.batch_size), queue

@@ -13,13 +13,15 @@ from tests.behaviour import apps
 from tests.behaviour.harnesses import (
     AwsHarness,
     AzureHarness,
+    GcpHarness,
     Harness,
     LocalHarness,
     MemoryHarness,
     closing,
 )
+from tests.gcp.conftest import gcp_env, issuer
 
-__all__ = ["aws", "harness", "storage"]
+__all__ = ["aws", "gcp_env", "harness", "issuer", "storage"]
 
 
 @pytest.fixture(
@@ -27,6 +29,7 @@ __all__ = ["aws", "harness", "storage"]
         "memory",
         "local",
         pytest.param("aws", marks=pytest.mark.emulator),
+        pytest.param("gcp", marks=pytest.mark.emulator),
         pytest.param("azure", marks=pytest.mark.emulator),
     ]
 )
@@ -40,9 +43,22 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
         elif request.param == "aws":
             request.getfixturevalue("aws")
             yield AwsHarness()
+        elif request.param == "gcp":
+            yield from _gcp(request)
         else:
             azure = AzureHarness(request.getfixturevalue("storage"), tmp_path / "functions")
             try:
                 yield azure
             finally:
                 azure.close()
+
+
+def _gcp(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """A fresh project on the session's emulators, the behaviour app's receiver served."""
+    from dispatcher.naming import APP_ENV
+
+    env: dict[str, str] = request.getfixturevalue("gcp_env")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv(APP_ENV, "tests.behaviour.apps:app")
+    with GcpHarness(env["DISPATCHER_BACKEND"], env["DISPATCHER_GCP_SERVICE_URL"]) as harness:
+        yield harness

@@ -152,6 +152,49 @@ class AzureHarness:
         self.host.close()
 
 
+class GcpHarness:
+    """Cloud Tasks and GCS on their emulators, the receiver served by uvicorn on 127.0.0.1:
+    the emulator's own HTTP pushes run the tasks (with tokens the receiver verifies)."""
+
+    real_time = True
+    payload_limit = 1_000_000
+
+    def __init__(self, spec: str, service_url: str) -> None:
+        from adapters.gcp.producer import GcpBackend
+        from adapters.gcp.provision import provision
+        from tests.gcp.conftest import Receiver
+
+        app.use(spec)
+        backend = app.backend
+        assert isinstance(backend, GcpBackend)
+        self.backend = backend
+        provision(backend, reference="tests.behaviour.apps:app")
+        self.receiver = Receiver(int(service_url.rsplit(":", 1)[1]))
+
+    def __enter__(self) -> GcpHarness:
+        from adapters.gcp.producer import GcpBackend
+
+        self.receiver.__enter__()  # it loads the app, with its own backend
+        backend = app.backend  # the receiver's, now on the app
+        assert isinstance(backend, GcpBackend)
+        self.backend = backend
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.receiver.__exit__(*exc)
+
+    def send_raw(self, body: bytes) -> None:
+        from adapters.gcp.producer import deadline_for
+
+        self.backend.create_task("work", body, {}, deadline_for(10), 0, None)
+
+    def drive(self, until: Callable[[], bool], timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return until()
+
+
 @contextmanager
 def closing() -> Iterator[None]:
     """Close the app's backend when the test ends."""

@@ -129,7 +129,7 @@ def test_the_lambda_handler_paces_a_rate_limited_app() -> None:
     probe = (
         "from adapters.aws import entrypoint\n"
         "from adapters.aws.pacing import Pacing\n"
-        "processor = entrypoint._build()\n"
+        "processor = entrypoint.build()\n"
         "print([type(m).__name__ for m in processor.app.middleware],"
         " [m.concurrency for m in processor.app.middleware if isinstance(m, Pacing)])\n"
     )

@@ -66,6 +66,8 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
     [wheel] = dist.glob("faas_dispatcher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "adapters/aws/deploy/templates/terraform/main.tf.j2" in names
+    assert "adapters/gcp/deploy/templates/terraform/main.tf.j2" in names
+    assert "adapters/gcp/deploy/templates/Dockerfile.j2" in names
     assert "adapters/azure/templates/terraform/main.tf.j2" in names
     assert "dispatcher/schema/envelope.v1.json" in names
 

@@ -65,11 +65,24 @@ class Receiver:
         while not self.server.started:
             assert time.monotonic() < deadline, "the receiver did not start"
             time.sleep(0.01)
+        self.build()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def build(self) -> None:
+        """Make the receiver load the app now, as it starts (an unauthenticated push,
+        refused): loading it puts the receiver's own backend on the app, closing the one in
+        use, which must not happen while a test is calling it."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{settings.SCHEDULE_PATH}/warm-up", data=b"", method="POST"
+        )
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as error:
+            assert error.code == 401, error.code
 
 
 @dataclass

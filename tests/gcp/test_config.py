@@ -15,8 +15,29 @@ def test_the_spec_names_project_and_location() -> None:
         "projects/my-project/locations/europe-west1/queues/shop-payments"
     )
     assert config.task_queue("shop-payments") == "payments"
-    assert config.bucket == "my-project-shop-dispatcher"
+    assert config.bucket == "shop-dispatcher-my-project-europe-west1"
     assert not config.emulated
+
+
+def test_a_stage_follows_the_app_in_every_name() -> None:
+    env = {
+        "DISPATCHER_STAGE": "dev",
+        "DISPATCHER_GCP_SERVICE_URL": "https://{service}-123456789012.europe-west1.run.app",
+    }
+    config = GcpConfig.from_spec("gcp://my-project/europe-west1", "shop", env)
+    assert config.queue_id("payments") == "shop-dev-payments"
+    assert config.task_queue("projects/p/locations/l/queues/shop-dev-payments") == "payments"
+    assert config.service_name("payments") == "shop-dev-payments-worker"
+    assert config.push_url("payments") == (
+        "https://shop-dev-payments-worker-123456789012.europe-west1.run.app/tasks"
+    )
+    assert config.bucket == "shop-dev-dispatcher-my-project-europe-west1"
+
+
+@pytest.mark.parametrize("stage", ["Dev", "-dev", "dev-", "a" * 13, "dev_1"])
+def test_a_bad_stage_is_refused(stage: str) -> None:
+    with pytest.raises(BackendNotConfigured, match=r"DISPATCHER_STAGE: stage .* is not valid"):
+        GcpConfig.from_spec("gcp://my-project/europe-west1", "shop", {"DISPATCHER_STAGE": stage})
 
 
 def test_the_environment_fills_in_a_bare_spec() -> None:
@@ -53,9 +74,11 @@ def test_service_urls_and_audiences() -> None:
 
 
 def test_bucket_names_fit_63_characters() -> None:
-    name = bucket_name("a-very-long-project-id-here", "an-application-with-a-long-name")
-    assert len(name) <= 63 and name.startswith("a-very-long-project-id-here-an-")
-    assert name == bucket_name("a-very-long-project-id-here", "an-application-with-a-long-name")
+    name = bucket_name("an-app", "prod-eu-west", "a-very-long-project-id-here", "europe-west1")
+    assert len(name) <= 63 and name.startswith("an-app-prod-eu-west-dispatcher-a-very-long-")
+    assert name == bucket_name(
+        "an-app", "prod-eu-west", "a-very-long-project-id-here", "europe-west1"
+    )
 
 
 def test_the_plugin_is_found_and_makes_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:

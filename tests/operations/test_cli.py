@@ -1,9 +1,11 @@
 """``dispatcher dlq list|show|replay|purge`` and ``dispatcher queues``, run as a user runs
-them, on the local backend, on AWS (moto server) and on Azure (Azurite): the same commands,
-the same answers (Azure counts no in-flight or delayed messages apart: ``?``)."""
+them, on the local backend, on AWS (moto server), on GCP (the Cloud Tasks and GCS emulators)
+and on Azure (Azurite): the same commands, the same answers (Azure counts no in-flight or
+delayed messages apart: ``?``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ class Backend:
     params=[
         "local",
         pytest.param("aws", marks=pytest.mark.emulator),
+        pytest.param("gcp", marks=pytest.mark.emulator),
         pytest.param("azure", marks=pytest.mark.emulator),
     ]
 )
@@ -53,6 +56,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             Worker(apps.app).run(burst=True)
 
         yield Backend(spec, work)
+    elif request.param == "gcp":
+        yield from _gcp(request)
     else:
         from tests.aws.conftest import deploy
 
@@ -65,6 +70,38 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
         yield Backend("aws://us-east-1", drain)
     apps.app.close()
+
+
+def _gcp(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The app's queues on the Cloud Tasks emulator, paused but while draining, so that a
+    replayed message waits in its queue as it does on the other backends."""
+    from adapters.gcp.producer import GcpBackend
+    from adapters.gcp.provision import provision
+    from dispatcher.naming import APP_ENV
+    from tests.gcp.conftest import Receiver
+
+    env: dict[str, str] = request.getfixturevalue("gcp_env")
+    request.getfixturevalue("monkeypatch").setenv(APP_ENV, APP)
+    apps.app.use(env["DISPATCHER_BACKEND"])
+    backend = apps.app.backend
+    assert isinstance(backend, GcpBackend)
+    provision(backend, reference=APP)
+    path = backend.config.queue_path("default")
+    backend.clients.tasks.pause_queue(name=path)
+    with Receiver(int(env["DISPATCHER_GCP_SERVICE_URL"].rsplit(":", 1)[1])) as receiver:
+        backend = apps.app.backend  # the receiver's, now on the app
+        assert isinstance(backend, GcpBackend)
+
+        def drain() -> None:
+            backend.clients.tasks.resume_queue(name=path)
+            deadline = time.monotonic() + 20
+            # The emulator takes a task off its list before pushing it: wait for both.
+            while backend._tasks("default") or receiver.server.server_state.tasks:
+                assert time.monotonic() < deadline, "the queue did not drain"
+                time.sleep(0.05)
+            backend.clients.tasks.pause_queue(name=path)
+
+        yield Backend(env["DISPATCHER_BACKEND"], drain)
 
 
 def _azure(request: pytest.FixtureRequest) -> Iterator[Backend]:

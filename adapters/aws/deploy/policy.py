@@ -270,6 +270,7 @@ ACTIONS: dict[tuple[type[Resource], str], tuple[Grants, ...]] = {
                 "dynamodb:PutItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:BatchWriteItem",  # an event's results, two or more records
+                "dynamodb:UpdateItem",  # a claim released when its outcome cannot be stored
             ),
             _itself,
         ),

@@ -373,7 +373,7 @@ data "aws_iam_policy_document" "inventory_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
@@ -492,7 +492,7 @@ data "aws_iam_policy_document" "notifications_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
@@ -613,7 +613,7 @@ data "aws_iam_policy_document" "orders_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
@@ -729,7 +729,7 @@ data "aws_iam_policy_document" "payments_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
@@ -845,7 +845,7 @@ data "aws_iam_policy_document" "reports_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
@@ -981,7 +981,7 @@ data "aws_iam_policy_document" "shipping_identity" {
   }
 
   statement {
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.results.arn]
   }
 
