@@ -1,4 +1,5 @@
-"""The local backend against Huey's SQLite backend, and the envelope against plain ``json``.
+"""The local backend against Huey's SQLite backend and against itself with a deep queue, and
+the envelope against plain ``json``.
 
 ``local_vs_huey``
     N trivial tasks (``noop(i) -> i``, result stored) are enqueued first; then the clock runs
@@ -18,14 +19,22 @@
       default leaves SQLite at ``FULL``, an fsync per commit, which would slow it for reasons
       that have nothing to do with the queue, so its connection gets the same pragma.
     * Same polling: Huey's worker sleeps ``initial_delay`` (raised by ``backoff`` up to
-      ``max_delay``) only when the queue is empty; it is set to 10 ms growing to 250 ms, as
-      our receive loop does. With the queue full from the start neither side sleeps much.
+      ``max_delay``) only when the queue is empty; it is set to 10 ms growing to 250 ms. With
+      the queue full from the start neither side waits.
     * Results stored on both sides (Huey ``results=True``; ours always), counted by the parent
       with the same polling loop (every 5 ms) in both databases.
     * Huey's periodic-task scheduler is disabled (``periodic=False``); it has nothing to do.
       Its consumer is started with ``Consumer.start()`` (what ``huey_consumer`` runs) and
       stopped gracefully once the parent has counted every result; our pool runs in burst
       mode and its workers exit once the queue is empty. Our pool keeps its default prefetch.
+
+``local_latency_vs_huey``
+    From ``.delay()`` to a readable result, one message at a time on an idle worker
+    (``benchmarks/local_latency.py`` says how it is kept fair).
+
+``local_deep_queue_ratio``, ``local_deep_enqueue_ratio``
+    Tasks/s and single-send rate with 1,000,000 messages already queued over the same with an
+    empty queue (``benchmarks/local_deep.py``).
 
 ``envelope_vs_json``
     Time of our ``Envelope.encode()`` + ``decode()`` of a typical envelope (three args, a
@@ -37,62 +46,55 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
+import signal
 import tempfile
 import threading
 import time
 import timeit
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from benchmarks import local_deep, local_latency
+from benchmarks._local_pool import Timing, counter, time_pool, wait_for
 from benchmarks.report import Line, raw
 
 #: Tasks per round. Start-up is inside the timed span; each round prints when its first result
 #: came and the rate after it, so its share is visible.
-TASKS = 5_000
+TASKS = 20_000
 #: Rounds per side, interleaved (ours, Huey, ours, Huey...); the best of each is kept.
-ROUNDS = 3
+ROUNDS = 4
 #: Encode+decode round trips per timed loop, and timed loops per side (alternating).
 ENVELOPE_LOOPS = 20_000
 ENVELOPE_REPEATS = 7
 #: Worker processes on each side.
 CONCURRENCY = 2
-#: Give up on a round after this long (something is broken; the round counts as 0 tasks/s).
-ROUND_TIMEOUT = 30.0
-_POLL = 0.005
-_APP_REF = "benchmarks._local_app:app"
-
-
-class Timing(NamedTuple):
-    """One round: seconds from consumer start to the first stored result, and to the last."""
-
-    first: float
-    total: float
 
 
 def run() -> list[Line]:
-    """Run both measurements, print the raw figures, return the two summary lines."""
+    """Run the measurements, print the raw figures, return the summary lines."""
+    started = time.perf_counter()
     ours: list[float] = []
     theirs: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as name:
+        tmp = Path(name)
         for round_no in range(1, ROUNDS + 1):
-            ours.append(
-                _report(f"local round {round_no}", _run_ours(Path(tmp) / f"ours-{round_no}.db"))
-            )
-            theirs.append(
-                _report(f"huey round {round_no}", _run_huey(Path(tmp) / f"huey-{round_no}.db"))
-            )
-    best_ours, best_theirs = max(ours), max(theirs)
-    raw(f"local backend, best of {ROUNDS} ({CONCURRENCY} processes)", best_ours, "tasks/s")
-    raw(f"huey SqliteHuey, best of {ROUNDS} ({CONCURRENCY} processes)", best_theirs, "tasks/s")
+            ours.append(_report(f"local round {round_no}", _run_ours(tmp / f"ours-{round_no}.db")))
+            theirs.append(_report(f"huey round {round_no}", _run_huey(tmp / f"huey-{round_no}.db")))
+        best_ours, best_theirs = max(ours), max(theirs)
+        raw(f"local backend, best of {ROUNDS} ({CONCURRENCY} processes)", best_ours, "tasks/s")
+        raw(f"huey SqliteHuey, best of {ROUNDS} ({CONCURRENCY} processes)", best_theirs, "tasks/s")
+        latency = local_latency.measure(tmp)
+        deep_run, deep_enqueue = local_deep.measure(tmp)
+    raw("local benchmarks took", time.perf_counter() - started, "s")
     envelope, plain = _envelope_vs_json()
     raw("envelope encode+decode, ours", envelope, "us")
     raw("json.dumps + json.loads of the same dict", plain, "us")
     ratio = best_ours / best_theirs if best_theirs else float("inf")
     return [
-        Line("local_vs_huey", ratio, op=">=", goal=2.0),
+        Line("local_vs_huey", ratio, op=">=", goal=4.0),
+        Line("local_latency_vs_huey", latency, op="<=", goal=1.0),
+        Line("local_deep_queue_ratio", deep_run, op=">=", goal=0.8),
+        Line("local_deep_enqueue_ratio", deep_enqueue, op=">=", goal=0.8),
         Line("envelope_vs_json", envelope / plain, op="<=", goal=1.0),
     ]
 
@@ -110,40 +112,13 @@ def _report(label: str, timing: Timing | None) -> float:
     return rate
 
 
-def _wait_for(count: Callable[[], int], started: float, stop: threading.Event) -> Timing | None:
-    """Poll ``count`` until it reaches TASKS; None if it did not within ROUND_TIMEOUT (or
-    ``stop`` was set first)."""
-    first: float | None = None
-    while time.perf_counter() - started < ROUND_TIMEOUT and not stop.is_set():
-        stored = count()
-        now = time.perf_counter() - started
-        if first is None and stored > 0:
-            first = now
-        if stored >= TASKS:
-            return Timing(first or now, now)
-        time.sleep(_POLL)
-    return None
-
-
-def _counter(path: Path, table: str) -> tuple[sqlite3.Connection, Callable[[], int]]:
-    """A read-only row count of ``table`` (cheap: it walks the primary-key index)."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    sql = f"SELECT COUNT(*) FROM {table}"
-
-    def count() -> int:
-        return int(conn.execute(sql).fetchone()[0])
-
-    return conn, count
-
-
 # --- ours ------------------------------------------------------------------------------------
 
 
 def _run_ours(path: Path) -> Timing | None:
     """Enqueue TASKS, then time a 2-process pool from start until every result is stored."""
-    import multiprocessing
+    import os
 
-    from adapters.local.worker import run_pool
     from benchmarks import _local_app
 
     os.environ[_local_app.DB_ENV] = str(path)  # read by the worker processes' import
@@ -153,24 +128,7 @@ def _run_ours(path: Path) -> Timing | None:
         _local_app.noop.map([(i,) for i in range(TASKS)])
     finally:
         app.close()
-    conn, count = _counter(path, "results")
-    # The pool is started as `dispatcher worker -c 2` would be: from a single-threaded process
-    # (here a fork of this one), so it may fork its workers. This process counts results.
-    pool = multiprocessing.get_context("fork").Process(
-        target=run_pool, args=(_APP_REF, CONCURRENCY), kwargs={"burst": True, "grace": 5.0}
-    )
-    started = time.perf_counter()
-    pool.start()
-    try:
-        timing = _wait_for(count, started, threading.Event())
-    finally:
-        pool.join(ROUND_TIMEOUT)
-        if pool.is_alive():
-            pool.kill()
-            pool.join()
-        ok = conn.execute("SELECT COUNT(*) FROM results WHERE status = 'succeeded'").fetchone()
-        conn.close()
-    return timing if pool.exitcode == 0 and ok[0] == TASKS else None
+    return time_pool(path, TASKS, CONCURRENCY)
 
 
 # --- Huey ------------------------------------------------------------------------------------
@@ -178,27 +136,15 @@ def _run_ours(path: Path) -> Timing | None:
 
 def _run_huey(path: Path) -> Timing | None:
     """Enqueue TASKS, then time Huey's consumer (2 processes) until every result is stored."""
-    import signal
-
-    from huey import SqliteHuey
     from huey.consumer import Consumer
-    from huey.storage import SqliteStorage
 
-    class NormalSyncStorage(SqliteStorage):  # type: ignore[misc]
-        """Huey's SQLite storage with our durability: WAL and synchronous=NORMAL."""
+    from benchmarks._huey_app import huey_app
 
-        def _create_connection(self) -> sqlite3.Connection:
-            conn: sqlite3.Connection = super()._create_connection()
-            conn.execute("PRAGMA synchronous=NORMAL")
-            return conn
-
-    huey = SqliteHuey("bench", filename=str(path), results=True, storage_class=NormalSyncStorage)
-
-    noop = huey.task()(_huey_noop)
+    huey, noop = huey_app(path)
     for i in range(TASKS):
         noop(i)
     huey.storage.close()
-    conn, count = _counter(path, "kv")
+    conn, count = counter(path, "kv")
     handlers: dict[int, Any] = {
         sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
@@ -215,7 +161,7 @@ def _run_huey(path: Path) -> Timing | None:
     started = time.perf_counter()
     try:
         consumer.start()
-        elapsed = _wait_for(count, started, threading.Event())
+        elapsed = wait_for(count, TASKS, started, threading.Event())
     finally:
         consumer.stop(graceful=True)  # sets the stop flag and joins workers and scheduler
         for process in [p for _, p in consumer.worker_threads] + [consumer.scheduler]:
@@ -227,11 +173,6 @@ def _run_huey(path: Path) -> Timing | None:
         conn.close()
         huey.storage.close()
     return elapsed
-
-
-def _huey_noop(i: int) -> int:
-    """Huey's copy of the trivial task (``benchmarks._local_app.noop``)."""
-    return i
 
 
 # --- the envelope ----------------------------------------------------------------------------

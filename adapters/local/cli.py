@@ -8,14 +8,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from dispatcher.console import AppArg, BackendOpt, console, fail, load, plain
-
-if TYPE_CHECKING:
-    from dispatcher.backend import Delivery, Outcome
+from dispatcher.console import AppArg, BackendOpt, fail, load
 
 
 def register(cli: typer.Typer, groups: Mapping[str, typer.Typer]) -> None:
@@ -32,24 +29,44 @@ def worker(
     queue: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Only these queues (repeatable).")
     ] = None,
-    burst: Annotated[bool, typer.Option(help="Exit when the queues are empty.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(
+            "--burst", help="Exit once nothing is due (within --horizon) instead of waiting."
+        ),
+    ] = False,
+    horizon: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="With --burst: seconds ahead to wait for messages falling due (retries, "
+            "expiring leases); later ones are left queued.",
+        ),
+    ] = 10.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No line per message; the summary only.")
+    ] = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (for log shippers).")
+    ] = False,
     backend: BackendOpt = None,
 ) -> None:
     """Run workers on the local backend. Ctrl-C stops them gracefully; twice, at once."""
-    from adapters.local.store import LocalBackend
-    from adapters.local.worker import Worker, run_pool
+    from adapters.local.pool import run_pool
+    from adapters.local.reporting import Reporter
+    from adapters.local.store import WAITING_CAP, LocalBackend
+    from adapters.local.worker import Worker
 
     loaded = load(app, backend)
     local = loaded.backend
     if not isinstance(local, LocalBackend):
         fail(f"this command needs the local backend; {loaded.backend_spec!r} is not local")
     queues = queue or list(loaded.queues)
-    console.print(
-        f"worker for [bold]{plain(loaded.name)}[/] on {plain(local.path)}: queues "
-        f"{plain(', '.join(queues))}, concurrency {concurrency}"
-    )
+    reporter = Reporter("json" if json_lines else "quiet" if quiet else "text")
+    reporter.started(loaded.name, local.path, queues, concurrency)
+    interrupted = False
     if concurrency == 1:
-        single = Worker(loaded, queues=queues, on_outcome=_print_outcome)
+        single = Worker(loaded, queues=queues, on_events=reporter.events)
 
         def stop_gracefully(signum: int, frame: Any) -> None:
             # Only a flag is set here (threading.Event.set takes no lock that this loop
@@ -60,31 +77,35 @@ def worker(
         signal.signal(signal.SIGINT, stop_gracefully)
         signal.signal(signal.SIGTERM, stop_gracefully)
         try:
-            stats = single.run(burst=burst)
-            if single.stopping.is_set():
-                console.print("stopped gracefully")
+            single.run(burst=burst, horizon=horizon)
         except KeyboardInterrupt:
-            console.print("stopped at once; unfinished messages will be delivered again")
+            reporter.note("stopped at once; unfinished messages will be delivered again")
             raise typer.Exit(code=130) from None
-        console.print(f"done: {dict(stats.outcomes)}")
-        return
-    if backend:
-        os.environ["DISPATCHER_BACKEND"] = backend
-    loaded.close()  # the worker processes open their own connections
-    failed = run_pool(app, concurrency, queues=queues, burst=burst, on_signal=console.print)
+        interrupted = single.stopping.is_set()
+        failed = 0
+    else:
+        if backend:
+            os.environ["DISPATCHER_BACKEND"] = backend
+        loaded.close()  # the worker processes open their own connections
+
+        def on_signal(message: str) -> None:
+            nonlocal interrupted
+            interrupted = True
+            reporter.note(message)
+
+        failed = run_pool(
+            app,
+            concurrency,
+            queues=queues,
+            burst=burst,
+            horizon=horizon,
+            on_events=reporter.events,
+            on_signal=on_signal,
+        )
+    if interrupted:
+        reporter.note("stopped gracefully")
+    left, next_due = (local.waiting(queues), local.next_due(queues)) if burst else (0, None)
+    reporter.done(left, next_due, capped=left >= WAITING_CAP)
+    local.close()
     if failed:
         fail(f"{failed} worker process(es) exited with an error")
-
-
-def _print_outcome(delivery: Delivery, outcome: Outcome) -> None:
-    from dispatcher.envelope import decode
-    from dispatcher.errors import InvalidMessage
-
-    try:
-        envelope = decode(delivery.body)
-        name, ident = envelope.task, envelope.id[:8]
-    except InvalidMessage:
-        name, ident = "?", delivery.backend_id
-    colour = {"ack": "green", "retry": "yellow", "dead_letter": "red"}[outcome.kind]
-    detail = getattr(outcome, "reason", "")
-    console.print(f"[{colour}]{outcome.kind:>11}[/] {plain(f'{name} {ident} {detail}')}")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from adapters.local import queue
 from dispatcher import dead_letters
 from dispatcher.backend import DeadLetterEntry
 
@@ -52,21 +53,18 @@ class LocalDeadLetters:
                     "SELECT MAX(timeout) FROM dead_letters WHERE id = ?", (letter.id,)
                 ).fetchone()
                 db.execute("DELETE FROM results WHERE id = ?", (letter.id,))
-                db.execute(
-                    "INSERT INTO messages (id, queue, task, body, group_key, timeout, visible_at,"
-                    " enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        letter.id,
-                        letter.queue,
-                        letter.task or "?",
-                        body,
-                        envelope.group_key if envelope else None,
-                        timeout or 60.0,
-                        now,
-                        now,
-                    ),
+                row = queue.NewMessage(
+                    letter.id,
+                    letter.queue,
+                    letter.task or "?",
+                    body,
+                    envelope.group_key if envelope else None,
+                    timeout or 60.0,
+                    now,
                 )
+                queue.insert(db, row, now)
                 db.execute("DELETE FROM dead_letters WHERE id = ?", (letter.id,))
+        self.store.doorbell.ring()
         return chosen
 
     def purge(self, message_ids: Sequence[str] | None = None) -> int:

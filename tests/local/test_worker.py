@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.local.store import LocalBackend
 from adapters.local.worker import Worker
-from dispatcher import Dispatcher, Retry, TaskFailed
+from dispatcher import Cause, Dispatcher, NonRetryable, Retry, TaskFailed, current
+from dispatcher.backend import Delivery, Outcome
+from dispatcher.execution import Executor
+from dispatcher.receiving import Deadline
+from dispatcher.task import TaskHandle
 from tests.local.conftest import local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +201,107 @@ def test_a_single_worker_finishes_its_task_on_ctrl_c(
     store = local(app)
     assert store.pending() == 2  # handed back at once, not left leased
     assert len(store.receive(["default"], 10)) == 2
+
+
+@pytest.mark.slow
+def test_a_message_starts_only_with_its_timeout_left_on_its_lease(tmp_path: Path) -> None:
+    """Issue 9, item 10: the worker used to check for half the grace (15 s) of lease left,
+    not the task's timeout, so a later message of a batch could outlive its lease while it
+    ran, and be leased again by another worker mid-run."""
+    app = Dispatcher("shop")
+    store = LocalBackend(tmp_path / "q.sqlite3", app, lease_grace=1.0)
+    app.use(store)
+    left_at_start: list[float] = []
+
+    @app.task(name="warm")
+    def warm() -> None: ...
+
+    @app.task(name="slow", timeout=3.0)
+    def slow() -> None:
+        time.sleep(1.5)
+
+    @app.task(name="check", timeout=3.0)
+    def check() -> None:
+        context = current()
+        assert context is not None
+        (until,) = store.db.execute(
+            "SELECT visible_at FROM messages WHERE id = ?", (context.id,)
+        ).fetchone()
+        left_at_start.append(until - time.time())
+
+    warm.delay()  # run alone: the worker learns its pace and leases bigger batches after
+    slow.delay()
+    check.delay()  # leased with `slow`, in one batch
+    Worker(app).run(burst=True)
+    assert len(left_at_start) == 1
+    assert left_at_start[0] >= 3.0  # its whole timeout was left when it started
+
+
+def test_an_exception_escaping_the_execution_core_dead_letters_the_message(
+    app: Dispatcher,
+) -> None:
+    """Issue 13: a message whose processing raised killed the worker on every lease, forever.
+    The execution core returns an outcome for every message; the worker is the net below."""
+
+    class Broken(Executor):
+        def process(self, delivery: Delivery, deadline: Deadline | None = None) -> Outcome:
+            if b"poison" in delivery.body:
+                raise RecursionError("maximum recursion depth exceeded")
+            return super().process(delivery, deadline)
+
+    @app.task(name="echo")
+    def echo(text: str) -> str:
+        return text
+
+    handles: list[TaskHandle[str]] = [echo.delay(t) for t in ("fine", "poison", "fine too")]
+    stats = Worker(app, make_executor=Broken).run(burst=True)
+    assert stats.outcomes == {"ack": 2, "dead_letter": 1}
+    assert handles[0].result(timeout=0) == "fine" and handles[2].result(timeout=0) == "fine too"
+    [letter] = local(app).dead_letters.entries()
+    assert letter.id == handles[1].id and letter.cause is Cause.MALFORMED
+    assert letter.reason == (
+        "the worker could not process this message: RecursionError: maximum recursion depth"
+        " exceeded"
+    )
+    with pytest.raises(TaskFailed, match="could not process"):
+        handles[1].result(timeout=0)
+
+
+def test_a_result_sqlite_cannot_store_dead_letters_its_message(app: Dispatcher) -> None:
+    """A task's error text with a lone surrogate cannot be written by SQLite: the whole batch
+    failed to settle, the worker died, and the message came back forever."""
+
+    @app.task(name="bad")
+    def bad(n: int) -> None:
+        raise NonRetryable(f"bad \udc80 text {n}")
+
+    @app.task(name="good")
+    def good(n: int) -> int:
+        return n
+
+    first, poisoned, last = good.delay(1), bad.delay(2), good.delay(3)
+    stats = Worker(app).run(burst=True)
+    assert stats.outcomes == {"ack": 2, "dead_letter": 1}
+    assert [first.result(timeout=0), last.result(timeout=0)] == [1, 3]
+    [letter] = local(app).dead_letters.entries()
+    assert letter.id == poisoned.id and letter.cause is Cause.MALFORMED
+    assert letter.reason.startswith("its outcome could not be recorded: UnicodeEncodeError")
+    with pytest.raises(TaskFailed) as failed:
+        poisoned.result(timeout=0)
+    assert failed.value.error_message == "bad \\udc80 text 2"  # the text, escaped to be stored
+    assert local(app).pending() == 0
+
+
+def test_burst_leaves_what_is_not_due_soon(app: Dispatcher) -> None:
+    """Issue 12, item 10: `--burst` waited forever for a message due in an hour."""
+
+    @app.task(name="later")
+    def later() -> None: ...
+
+    later.send(countdown=3600)
+    later.send(countdown=0.2)  # within the horizon: waited for
+    started = time.monotonic()
+    stats = Worker(app).run(burst=True, horizon=5)
+    assert stats.outcomes == {"ack": 1} and stats.left == 1
+    assert stats.next_due is not None and stats.next_due > time.time() + 3500
+    assert time.monotonic() - started < 30
