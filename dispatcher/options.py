@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher import checks
-from dispatcher.cron import Cron
 from dispatcher.errors import InvalidField, InvalidTaskOption
 from dispatcher.retry import DEFAULT_RETRY, Retry
 
@@ -72,6 +71,8 @@ class Schedule:
             return cls(kind="rate", expression=text, every_seconds=seconds)
         if text.startswith("every"):
             raise ValueError(f"{text!r} is not 'every N minutes|hours|days'")
+        from dispatcher.cron import Cron  # only cron schedules need it (a cold start's ~1 ms)
+
         try:
             Cron.parse(text)
         except ValueError as error:
@@ -86,6 +87,8 @@ class Schedule:
         if self.every_seconds is not None:
             slot = (int(moment.timestamp()) // self.every_seconds + 1) * self.every_seconds
             return datetime.fromtimestamp(slot, UTC)
+        from dispatcher.cron import Cron
+
         return Cron.parse(self.expression).next_after(moment)
 
     def __str__(self) -> str:

@@ -11,26 +11,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dispatcher.plugins import Plugin
-
 if TYPE_CHECKING:
     from adapters.azure.producer import AzureBackend
     from dispatcher.app import Dispatcher
+    from dispatcher.plugins import Plugin
 
-PLUGIN = Plugin(
-    name="azure",
-    description=(
-        "Storage Queues -> Azure Functions; results in Table storage, large bodies in Blob storage"
-    ),
-    schemes=("azure",),
-    backend="adapters.azure:from_spec",
-    entrypoints={
-        "queue_trigger": "adapters.azure.entrypoint:run_message",
-        "timer_trigger": "adapters.azure.entrypoint:run_schedule",
-    },
-    commands=("adapters.azure.emulate:register",),
-    extra="azure",
-)
+
+def _plugin() -> Plugin:
+    from dispatcher.plugins import Plugin
+
+    return Plugin(
+        name="azure",
+        description=(
+            "Storage Queues -> Azure Functions; results in Table storage, large bodies in Blob "
+            "storage"
+        ),
+        schemes=("azure",),
+        backend="adapters.azure:from_spec",
+        entrypoints={
+            "queue_trigger": "adapters.azure.entrypoint:run_message",
+            "timer_trigger": "adapters.azure.entrypoint:run_schedule",
+        },
+        commands=("adapters.azure.emulate:register",),
+        formats={"terraform": "adapters.azure.deploy.terraform:TerraformRenderer"},
+        policy="adapters.azure.deploy.policy:POLICY",
+        packager="adapters.azure.package:PACKAGER",
+        extra="azure",
+    )
+
+
+def __getattr__(name: str) -> Plugin:
+    """``PLUGIN``, made on first use: every cold start of the generated functions imports this
+    package (for :mod:`adapters.azure.entrypoint`) and needs no plug-in, so it does not pay
+    for :mod:`dispatcher.plugins`."""
+    if name != "PLUGIN":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    plugin = globals()["PLUGIN"] = _plugin()
+    return plugin
 
 
 def from_spec(spec: str, app: Dispatcher) -> AzureBackend:

@@ -47,14 +47,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def azurite() -> Iterator[str]:
-    """Run Azurite until the block ends; yields the development account's connection string."""
+def azurite(tls: tuple[Path, Path] | None = None, oauth: bool = False) -> Iterator[str]:
+    """Run Azurite until the block ends; yields the development account's connection string.
+
+    ``tls`` (a certificate and its key, PEM) serves HTTPS; ``oauth`` then also accepts bearer
+    tokens, checking their issuer, audience and lifetime (not their signature: Azurite's
+    ``--oauth basic``)."""
+    if oauth and tls is None:
+        raise ValueError("Azurite accepts bearer tokens over HTTPS only: give tls too")
     ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
     with tempfile.TemporaryDirectory(prefix="azurite-") as folder:
         command = [executable(), "--inMemoryPersistence", "--disableTelemetry", "--silent"]
         command.append("--skipApiVersionCheck")
         for service, port in ports.items():
             command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
+        if tls is not None:
+            command += ["--cert", str(tls[0]), "--key", str(tls[1])]
+        if oauth:
+            command += ["--oauth", "basic"]
         process = subprocess.Popen(
             command,
             cwd=folder,  # where it would write its debug log, were one asked for
@@ -64,7 +74,8 @@ def azurite() -> Iterator[str]:
         )
         try:
             _wait(process, list(ports.values()))
-            urls = {s: f"http://127.0.0.1:{p}/devstoreaccount1" for s, p in ports.items()}
+            scheme = "https" if tls is not None else "http"
+            urls = {s: f"{scheme}://127.0.0.1:{p}/devstoreaccount1" for s, p in ports.items()}
             yield development_connection_string(urls)
         finally:
             process.terminate()

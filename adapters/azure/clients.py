@@ -95,7 +95,8 @@ class Clients:
         return kind(url, *names, credential=self.credential(), **options)
 
     def credential(self) -> Any:
-        """The account key (as a named key credential) or an Azure AD identity."""
+        """The account key (as a named key credential) or an Azure AD identity (the
+        configured user-assigned managed identity, if any)."""
         if self._credential is None:
             if self.config.key:
                 from azure.core.credentials import AzureNamedKeyCredential
@@ -106,7 +107,11 @@ class Clients:
                     from azure.identity import DefaultAzureCredential
                 except ModuleNotFoundError:
                     raise MissingDependency("azure-identity", "azure") from None
-                self._credential = DefaultAzureCredential()
+                # A user-assigned managed identity is chosen by its client id (the Function
+                # App's AzureWebJobsStorage__clientId); None lets Azure pick the only one.
+                self._credential = DefaultAzureCredential(
+                    managed_identity_client_id=self.config.client_id
+                )
         return self._credential
 
     def close(self) -> None:

@@ -8,6 +8,16 @@ Function App already has, and the one its queue triggers use). Without a connect
 ``AZURE_STORAGE_KEY`` or, without one, an Azure AD identity (``DefaultAzureCredential``: a
 managed identity on Azure). Azurite's development account works through its connection string
 (``UseDevelopmentStorage=true`` or the full one ``dispatcher emulate azure`` prints).
+
+A Function App whose storage connection is identity-based (what the generated infrastructure
+makes: no account key at all) has no ``AzureWebJobsStorage`` but the settings under its prefix,
+``AzureWebJobsStorage__accountName`` (or a ``__queueServiceUri`` and the other service URIs)
+and, for a user-assigned managed identity, ``AzureWebJobsStorage__clientId``; the spec
+``azure`` then reads those, as the Functions host does:
+https://learn.microsoft.com/en-us/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
+
+``DISPATCHER_STAGE`` names the deployment's stage, which every resource name follows
+(:mod:`adapters.azure.names`).
 """
 
 from __future__ import annotations
@@ -16,7 +26,9 @@ import os
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
+from adapters.azure.names import STAGE_ENV, check_stage
 from dispatcher.errors import BackendNotConfigured
 
 #: Environment variables holding a connection string, in the order they are read.
@@ -25,6 +37,10 @@ CONNECTION_ENVS = ("AZURE_STORAGE_CONNECTION_STRING", "AzureWebJobsStorage")
 KEY_ENV = "AZURE_STORAGE_KEY"
 #: The app setting the generated queue triggers read their connection from.
 FUNCTIONS_CONNECTION = "AzureWebJobsStorage"
+#: The settings of an identity-based connection: ``AzureWebJobsStorage__accountName``...
+IDENTITY_ACCOUNT = "__accountName"
+IDENTITY_CLIENT_ID = "__clientId"
+IDENTITY_CREDENTIAL = "__credential"
 
 #: Azurite's well-known development account (public: it is in Microsoft's documentation).
 #: https://learn.microsoft.com/en-us/azure/storage/common/storage-use-azurite#well-known-storage-account-and-key
@@ -50,6 +66,8 @@ class AzureConfig(NamedTuple):
     table_url: str
     connection_string: str | None = None
     key: str | None = None
+    client_id: str | None = None
+    stage: str | None = None
 
     @classmethod
     def from_spec(cls, spec: str, environ: Mapping[str, str] | None = None) -> AzureConfig:
@@ -58,6 +76,10 @@ class AzureConfig(NamedTuple):
         scheme, _, rest = spec.partition(":")
         if scheme.strip().lower() != "azure":
             raise BackendNotConfigured(f"not an Azure backend spec: {spec!r}")
+        try:
+            stage = check_stage(env.get(STAGE_ENV, "").strip())
+        except ValueError as error:  # dispatcher.naming.InvalidStage
+            raise BackendNotConfigured(f"{STAGE_ENV}: {error}") from None
         account = rest.removeprefix("//").strip("/ ")
         connection = next((env[name] for name in CONNECTION_ENVS if env.get(name)), None)
         if connection:
@@ -67,7 +89,15 @@ class AzureConfig(NamedTuple):
                     f"the backend spec names storage account {account!r} but the connection "
                     f"string in the environment is for {config.account!r}"
                 )
-            return config
+            return config._replace(stage=stage)
+        identity = _identity_connection(env)
+        if identity is not None:
+            if account and account != identity.account:
+                raise BackendNotConfigured(
+                    f"the backend spec names storage account {account!r} but "
+                    f"{FUNCTIONS_CONNECTION}{IDENTITY_ACCOUNT} is {identity.account!r}"
+                )
+            return identity._replace(stage=stage)
         if not account:
             raise BackendNotConfigured(
                 "no Azure storage account: use the backend spec azure://ACCOUNT or set "
@@ -75,7 +105,9 @@ class AzureConfig(NamedTuple):
             )
         _check_account(account)
         urls = {s: f"https://{account}.{s}.core.windows.net" for s in SERVICES}
-        return cls(account, urls["queue"], urls["blob"], urls["table"], key=env.get(KEY_ENV))
+        return cls(
+            account, urls["queue"], urls["blob"], urls["table"], key=env.get(KEY_ENV), stage=stage
+        )
 
     @classmethod
     def from_connection_string(cls, connection: str) -> AzureConfig:
@@ -135,6 +167,23 @@ def development_connection_string(urls: Mapping[str, str]) -> str:
         f"AccountKey={DEVELOPMENT_KEY};"
         f"BlobEndpoint={urls['blob']};QueueEndpoint={urls['queue']};TableEndpoint={urls['table']};"
     )
+
+
+def _identity_connection(env: Mapping[str, str]) -> AzureConfig | None:
+    """The Function App's identity-based ``AzureWebJobsStorage__*`` settings, if it has them:
+    an account name or service URIs, and the client id of a user-assigned identity."""
+    setting = FUNCTIONS_CONNECTION
+    account = env.get(setting + IDENTITY_ACCOUNT, "").strip()
+    uris = {s: env.get(f"{setting}__{s}ServiceUri", "").strip().rstrip("/") for s in SERVICES}
+    if not account and not any(uris.values()):
+        return None
+    if not account:
+        host = urlsplit(next(u for u in uris.values() if u)).hostname or ""
+        account = host.split(".", 1)[0]
+    _check_account(account)
+    urls = {s: uris[s] or f"https://{account}.{s}.core.windows.net" for s in SERVICES}
+    client_id = env.get(setting + IDENTITY_CLIENT_ID, "").strip() or None
+    return AzureConfig(account, urls["queue"], urls["blob"], urls["table"], client_id=client_id)
 
 
 def _check_account(account: str) -> None:

@@ -90,17 +90,18 @@ def _run(
     from adapters.azure.config import FUNCTIONS_CONNECTION
     from adapters.azure.host import HostSettings, LocalFunctionsHost, load_function_app
     from adapters.azure.producer import AzureBackend
-    from adapters.azure.project import unserved, write
+    from adapters.azure.project import plan_for, write
     from adapters.azure.provision import provision
     from dispatcher.loading import app_reference, load_app
 
     os.environ["AZURE_STORAGE_CONNECTION_STRING"] = connection
     os.environ[FUNCTIONS_CONNECTION] = connection
     app = load_app(reference)
+    plan = plan_for(app, app_reference(app, reference))
     app.use("azure")
     backend = app.backend
     assert isinstance(backend, AzureBackend)
-    made = provision(backend)
+    made = provision(backend, plan)
     console.print(
         f"[bold]{app.name}[/] on {backend.config.queue_url}: {len(made.queues)} queues "
         f"(and their poison queues), table {made.table}, container {made.container}",
@@ -112,10 +113,10 @@ def _run(
         soft_wrap=True,
         highlight=False,
     )
-    for queue, why in unserved(app).items():
-        console.print(f"[yellow]not served:[/] task queue {queue}, {why}", highlight=False)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     with tempfile.TemporaryDirectory(prefix="dispatcher-functions-") as folder:
-        function_app, host_json = write(app, app_reference(app, reference), Path(folder))
+        function_app, host_json = write(plan, Path(folder))
         settings = HostSettings.from_host_json(json.loads(host_json.read_text()))
         settings = HostSettings(
             **{

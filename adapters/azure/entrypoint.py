@@ -4,8 +4,9 @@
 The app is named by the generated file (``module:attr``); it is loaded on the first call, with
 its backend made from the environment (``AzureWebJobsStorage``, the connection string the
 Function App and its triggers already use; see :mod:`adapters.azure.config`). Importing this
-module costs almost nothing; with an account key, the first message imports no Azure SDK
-(results go through :mod:`adapters.azure.lite`) unless it needs a queue or a blob.
+module costs almost nothing; with an account key or a managed identity (the platform's token
+endpoint), the first message imports no Azure SDK (results go through
+:mod:`adapters.azure.lite`) unless it needs a queue or a blob.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def run_schedule(app: str, task: str, timer: Any = None) -> None:
     runner.app.get_task(task).send(dedup_key=f"beat:{task}:{minute.isoformat()}")
 
 
+def queue_name(app_name: str, queue: str) -> str:
+    """The Storage Queue of task queue ``queue`` of the app called ``app_name`` in this
+    deployment's stage (``DISPATCHER_STAGE``): what the generated ``function_app.py`` binds
+    each queue trigger to, when the Functions worker indexes it."""
+    from adapters.azure import names
+
+    stage = os.environ.get(names.STAGE_ENV, "").strip() or None
+    return names.queue_name(app_name, queue, stage)
+
+
 def receiver(app: str) -> QueueReceiver:
     """The receiver of ``app``, made on first use (once per process)."""
     found = _receivers.get(app)
@@ -68,9 +79,16 @@ def _build(reference: str) -> QueueReceiver:
     app = load_app(reference)
     spec = app.backend_spec if app.backend_spec.startswith("azure") else "azure"
     config = AzureConfig.from_spec(spec)
-    # With an account key, results go through the small signed client: the SDK's imports
-    # would dominate a cold start (see adapters.azure.lite).
-    entities = LiteEntities(config, names.table_name(app.name)) if config.key else None
+    # With an account key, or the platform's managed identity endpoint (no key: what the
+    # generated infrastructure makes), results go through the small client: the SDK's
+    # imports would dominate a cold start (see adapters.azure.lite).
+    tokens = None
+    if not config.key:
+        from adapters.azure.identity import ManagedIdentityTokens
+
+        tokens = ManagedIdentityTokens.from_environment(config.client_id)
+    table = names.table_name(app.name, config.stage)
+    entities = LiteEntities(config, table, tokens) if config.key or tokens else None
     backend = AzureBackend(app, config, entities=entities)
     app.use(backend)
     return QueueReceiver(app, backend)

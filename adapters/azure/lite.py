@@ -1,17 +1,21 @@
-"""A small Table storage client, signed with the account key (Shared Key Lite), for a
-function's cold path: the five entity operations of :class:`~adapters.azure.tables.Entities`
-over ``http.client``.
+"""A small Table storage client for a function's cold path: the five entity operations of
+:class:`~adapters.azure.tables.Entities` over ``http.client``, signed with the account key
+(Shared Key Lite) or with a managed identity's bearer token
+(:class:`~adapters.azure.identity.ManagedIdentityTokens`, what the generated infrastructure
+gives the Function App).
 
 Why not azure-data-tables: on a cold start it imports azure-core, requests and urllib3, about
 170 ms on our machines, where the Functions worker has already imported ``http.client``,
 ``ssl`` and ``email`` (through azure-functions); the benchmark
 ``azure_cold_start_vs_bare_function`` measures the difference. The function uses this client
-when its connection string carries an account key, and the SDK otherwise (an Azure AD
-identity). Everything else (queues, blobs, dead letters) uses the SDKs.
+when its connection string carries an account key or the platform's managed identity endpoint
+is there, and the SDK otherwise (another Entra credential). Everything else (queues, blobs,
+dead letters) uses the SDKs.
 
-The REST calls and the signature:
-https://learn.microsoft.com/en-us/rest/api/storageservices/table-service-rest-api and
+The REST calls, the signature and the bearer token (version 2019-02-02 or later):
+https://learn.microsoft.com/en-us/rest/api/storageservices/table-service-rest-api,
 https://learn.microsoft.com/en-us/rest/api/storageservices/authorize-with-shared-key#shared-key-lite-and-table-service-format-for-2009-09-19-and-later
+and https://learn.microsoft.com/en-us/rest/api/storageservices/authorize-with-azure-active-directory
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from http.client import HTTPConnection
 
     from adapters.azure.config import AzureConfig
+    from adapters.azure.identity import ManagedIdentityTokens
 
 API_VERSION = "2019-02-02"
 TIMEOUT = 30.0
@@ -53,13 +58,18 @@ class TableConnectionError(Exception):
 
 class LiteEntities:
     """:class:`~adapters.azure.tables.Entities` of table ``table``, over one keep-alive
-    connection per thread."""
+    connection per thread, signed with the account key or, without one, ``tokens``."""
 
-    def __init__(self, config: AzureConfig, table: str) -> None:
-        if not config.key:
-            raise ValueError("the small Table client signs with the account key; there is none")
-        self.account, self.table = config.account, table
-        self.key = base64.b64decode(config.key)
+    def __init__(
+        self, config: AzureConfig, table: str, tokens: ManagedIdentityTokens | None = None
+    ) -> None:
+        if not config.key and tokens is None:
+            raise ValueError(
+                "the small Table client signs with the account key or a managed identity's "
+                "token; there is neither"
+            )
+        self.account, self.table, self.tokens = config.account, table, tokens
+        self.key = base64.b64decode(config.key) if config.key else b""
         url = urlsplit(config.table_url)
         self.secure = url.scheme == "https"
         self.host = url.hostname or ""
@@ -136,16 +146,13 @@ class LiteEntities:
     ) -> tuple[int, dict[str, str], bytes]:
         full = self.base + path
         date = formatdate(usegmt=True)
-        resource = f"/{self.account}{full.split('?', 1)[0]}"
-        signature = hmac.new(self.key, f"{date}\n{resource}".encode(), hashlib.sha256)
         sent = {
             "x-ms-date": date,
             "x-ms-version": API_VERSION,
             "Accept": _JSON,
             "DataServiceVersion": "3.0;NetFx",
             "MaxDataServiceVersion": "3.0;NetFx",
-            "Authorization": f"SharedKeyLite {self.account}:"
-            + base64.b64encode(signature.digest()).decode(),
+            "Authorization": self._authorization(date, full),
             **(headers or {}),
         }
         payload = None
@@ -171,6 +178,13 @@ class LiteEntities:
                 return response.status, answer, data
             raise _failure(response.status, data)
         raise AssertionError("unreachable")
+
+    def _authorization(self, date: str, full: str) -> str:
+        if self.tokens is not None and not self.key:
+            return f"Bearer {self.tokens.token()}"
+        resource = f"/{self.account}{full.split('?', 1)[0]}"
+        signature = hmac.new(self.key, f"{date}\n{resource}".encode(), hashlib.sha256)
+        return f"SharedKeyLite {self.account}:" + base64.b64encode(signature.digest()).decode()
 
     def _connection(self) -> HTTPConnection:
         connection: HTTPConnection | None = getattr(self._local, "connection", None)

@@ -103,10 +103,10 @@ class AzureBackend:
         self.app, self.config, self.clock = app, config, clock
         self.clients = clients or Clients(config)
         self.max_message_size = max_message_size
-        self.table = names.table_name(app.name)
+        self.table = names.table_name(app.name, config.stage)
         self.entities = entities or SdkEntities(self.clients, self.table)
         self.results = TableResults(self.entities, self.table, clock=clock)
-        self.claim_checks = ClaimChecks(self.clients, names.container_name(app.name))
+        self.claim_checks = ClaimChecks(self.clients, names.container_name(app.name, config.stage))
         self._names: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -118,7 +118,7 @@ class AzureBackend:
         """The Storage Queue of task queue ``queue`` (its name checked once)."""
         name = self._names.get(queue)
         if name is None:
-            name = self._names[queue] = names.queue_name(self.app.name, queue)
+            name = self._names[queue] = names.queue_name(self.app.name, queue, self.config.stage)
         return name
 
     # --- sending -----------------------------------------------------------------------------

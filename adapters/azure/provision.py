@@ -1,6 +1,8 @@
-"""Create an app's Azure Storage resources in an account (Azurite, or a sandbox): each task
-queue and its poison queue, the results table, the claim-check container. Idempotent.
-Deployed infrastructure comes from the generators; this is for local runs and tests."""
+"""Create an app's Azure Storage resources in an account (Azurite, or a sandbox): the queues,
+poison queues, table and claim-check container the Azure deploy policy decides (the same plan
+the generated infrastructure carries out: an ordered queue, which Azure cannot serve, gets none),
+named for the backend's stage. Idempotent. Deployed infrastructure comes from the generators;
+this is for local runs and tests."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from adapters.azure import names
 from adapters.azure.errors import CONFLICT, status_of, translated
 
 if TYPE_CHECKING:
+    from adapters.azure.deploy.records import AzurePlan
     from adapters.azure.producer import AzureBackend
 
 
@@ -25,15 +28,25 @@ class Provisioned:
     container: str
 
 
-def provision(backend: AzureBackend) -> Provisioned:
-    """Create (or find) every resource the backend's app uses."""
+def provision(backend: AzureBackend, plan: AzurePlan | None = None) -> Provisioned:
+    """Create (or find) the storage ``plan`` (by default the policy's plan of the backend's
+    app) decides: its queues and poison queues, the results table, the claim-check
+    container."""
+    from adapters.azure.deploy.records import StorageQueue
+
+    if plan is None:
+        from adapters.azure.project import plan_for
+
+        plan = plan_for(backend.app, backend.app.name)
     queues: dict[str, str] = {}
     poison: dict[str, str] = {}
-    for queue in backend.app.queues:
-        name = backend.queue_name(queue)
-        queues[queue], poison[queue] = name, names.poison_queue_name(name)
-        for each in (name, poison[queue]):
-            _create(f"creating Storage Queue {each!r}", backend.clients.queue(each).create_queue)
+    for record in plan.of_type(StorageQueue):
+        name = backend.queue_name(record.task_queue)
+        if record.poison_of is not None:
+            name = poison[record.task_queue] = names.poison_queue_name(name)
+        else:
+            queues[record.task_queue] = name
+        _create(f"creating Storage Queue {name!r}", backend.clients.queue(name).create_queue)
     _create(
         f"creating table {backend.table!r}",
         backend.clients.table(backend.table).create_table,

@@ -93,10 +93,10 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
         """Write deployable infrastructure for every task of the app.
 
         Nothing is written when a declaration cannot be deployed: each problem gets its own
-        line.
+        line. What a provider leaves out or does not honour is printed as a warning.
         """
         from dispatcher.deploy.errors import UndeployableApp, UnknownFormat, UnsupportedResource
-        from dispatcher.deploy.output import generate, write_files
+        from dispatcher.deploy.output import generate_with_warnings, write_files
         from dispatcher.deploy.policy import DeploySettings
         from dispatcher.loading import AppNotFound
 
@@ -112,7 +112,7 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
             queues=queues, runtime=runtime, architecture=architecture, snapstart=snapstart
         )
         try:
-            files = generate(app, format, provider, settings, out=out)
+            generated = generate_with_warnings(app, format, provider, settings, out=out)
         except (AppNotFound, UnknownFormat, UnsupportedResource) as error:
             _fail(str(error))
         except UndeployableApp as error:
@@ -124,7 +124,9 @@ def _infra_command(formats: dict[str, list[str]]) -> Callable[..., None]:
                 f"app {error.app!r} cannot be deployed ({len(error.problems)} problem(s)); "
                 "nothing was written"
             )
-        for path in write_files(files, out):
+        for warning in generated.warnings:
+            errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        for path in write_files(generated.files, out):
             console.print(f"wrote {path}", highlight=False)
 
     return infra
@@ -150,7 +152,8 @@ def _package_command(providers: list[str]) -> Callable[..., None]:
         """Build what the provider deploys and print its size.
 
         A function's zip (AWS Lambda: the app, the runtime and its dependencies installed for
-        the functions' platform, without what the platform provides), or a container's build
+        the functions' platform, without what the platform provides; Azure Functions: the same
+        as a Functions project, with function_app.py and host.json), or a container's build
         context (Cloud Run: the app, the runtime, pinned requirements and a Dockerfile).
         """
         from dispatcher.deploy.package import PackagingError

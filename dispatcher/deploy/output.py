@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from dispatcher.deploy.policy import DeploySettings, plan
@@ -15,6 +16,15 @@ from dispatcher.loading import app_reference, load_app
 PACKAGE_FOLDER = "build"
 
 
+@dataclass(frozen=True)
+class Generated:
+    """The files of one format (path -> text), and what the deployer should know about them:
+    the plan's ``warnings`` (a provider that leaves something out says so there)."""
+
+    files: dict[str, str]
+    warnings: tuple[str, ...]
+
+
 def generate(
     reference: str,
     format: str,
@@ -23,12 +33,26 @@ def generate(
     *,
     out: Path | None = None,
 ) -> dict[str, str]:
+    """The files of ``format`` for the app at ``reference`` (:func:`generate_with_warnings`
+    without its warnings)."""
+    return generate_with_warnings(reference, format, provider, settings, out=out).files
+
+
+def generate_with_warnings(
+    reference: str,
+    format: str,
+    provider: str = "aws",
+    settings: DeploySettings | None = None,
+    *,
+    out: Path | None = None,
+) -> Generated:
     """The files of ``format`` for the app at ``reference`` (path -> text); nothing is written.
 
     ``out`` is the folder they will be written to: a format that names the packaged zip by a
     relative path (serverless.yml's ``artifact``) names it from there, as ``dispatcher
     package`` writes it by default (``build/`` of the working directory), unless ``settings``
-    name another. Raises :class:`~dispatcher.deploy.errors.UndeployableApp` when the
+    name another. The warnings are the plan's ``warnings`` (none when it has no such tuple of
+    lines). Raises :class:`~dispatcher.deploy.errors.UndeployableApp` when the
     declarations cannot be deployed, :class:`~dispatcher.deploy.errors.UnknownFormat` for a
     format or provider no plug-in offers."""
     renderer = renderer_for(format, provider)
@@ -39,7 +63,8 @@ def generate(
         if archive is not None:
             settings = settings.model_copy(update={"artifact": relative_artifact(archive, out)})
     decided = plan(app, policy_for(provider), app_reference(app, reference), settings)
-    return renderer.render(decided)
+    warnings = tuple(str(w) for w in getattr(decided, "warnings", ()))
+    return Generated(renderer.render(decided), warnings)
 
 
 def default_archive(provider: str, app: str) -> Path | None:

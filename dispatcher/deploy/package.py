@@ -105,7 +105,9 @@ class Packager:
         return Path(PACKAGE_FOLDER) / self.archive_name(app)
 
     def build(self, reference: str, out: Path, target: Target | None = None) -> Package:
-        """Write the zip of the app at ``reference`` for ``target`` to ``out``."""
+        """Write the zip of the app at ``reference`` for ``target`` to ``out``
+        (:func:`build_package`); a provider whose platform wants another layout of a zip
+        overrides this (``adapters.azure.package``)."""
         return build_package(reference, out, self, target)
 
     def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
@@ -368,25 +370,38 @@ def build_package(
             destination = tree / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
-        interpreter = find_interpreter(target.python)
-        if interpreter is None:
-            major, minor = target.python
-            warnings.append(
-                f"no Python {major}.{minor} interpreter here (python{major}.{minor}): the zip "
-                f"holds sources only, so {packager.platform} compiles every module on each cold "
-                f"start; install Python {major}.{minor}, or choose the runtime of an "
-                "interpreter you have"
-            )
-        else:
-            compile_tree(interpreter, tree)
-        files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(f".{out.name}.partial")
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-            for name in files:
-                info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, (tree / name).read_bytes())
-        partial.replace(out)
-    return Package(out, out.stat().st_size, len(files), target, tuple(warnings))
+        warnings += compiled_or_warned(packager, target, tree)
+        count = write_zip(tree, out)
+    return Package(out, out.stat().st_size, count, target, tuple(warnings))
+
+
+def compiled_or_warned(packager: Packager, target: Target, tree: Path) -> list[str]:
+    """Compile ``tree`` with an interpreter of the target's Python; without one, the warning
+    that says so."""
+    interpreter = find_interpreter(target.python)
+    if interpreter is not None:
+        compile_tree(interpreter, tree)
+        return []
+    major, minor = target.python
+    return [
+        f"no Python {major}.{minor} interpreter here (python{major}.{minor}): the zip "
+        f"holds sources only, so {packager.platform} compiles every module on each cold "
+        f"start; install Python {major}.{minor}, or choose the runtime of an "
+        "interpreter you have"
+    ]
+
+
+def write_zip(tree: Path, out: Path) -> int:
+    """Write every file under ``tree`` to the zip ``out`` (replacing it), reproducibly: sorted
+    entries, fixed timestamps; how many files."""
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name in files:
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, (tree / name).read_bytes())
+    partial.replace(out)
+    return len(files)

@@ -78,3 +78,33 @@ def test_an_account_without_a_connection_string_uses_its_endpoints() -> None:
 def test_bad_configuration_is_named(spec: str, env: dict[str, str], problem: str) -> None:
     with pytest.raises(BackendNotConfigured, match=problem):
         AzureConfig.from_spec(spec, env)
+
+
+def test_a_function_apps_identity_based_connection() -> None:
+    """What the generated infrastructure sets: an account name and the client id of the
+    user-assigned identity, no key."""
+    env = {
+        "AzureWebJobsStorage__accountName": "shopab12cd34",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": "0f1e2d3c-0000-1111-2222-333344445555",
+        "DISPATCHER_STAGE": "dev",
+    }
+    config = AzureConfig.from_spec("azure", env)
+    assert config.account == "shopab12cd34"
+    assert config.table_url == "https://shopab12cd34.table.core.windows.net"
+    assert (config.key, config.connection_string) == (None, None)
+    assert config.client_id == "0f1e2d3c-0000-1111-2222-333344445555"
+    assert config.stage == "dev"
+    uri = {"AzureWebJobsStorage__queueServiceUri": "https://other.queue.core.windows.net"}
+    assert AzureConfig.from_spec("azure", uri).account == "other"
+    with pytest.raises(BackendNotConfigured, match="is 'shopab12cd34'"):
+        AzureConfig.from_spec("azure://elsewhere", env)
+
+
+def test_the_stage_comes_from_the_environment() -> None:
+    config = AzureConfig.from_spec("azure", {"AZURE_STORAGE_CONNECTION_STRING": AZURITE})
+    assert config.stage is None
+    staged = {"AZURE_STORAGE_CONNECTION_STRING": AZURITE, "DISPATCHER_STAGE": "dev"}
+    assert AzureConfig.from_spec("azure", staged).stage == "dev"
+    with pytest.raises(BackendNotConfigured, match="DISPATCHER_STAGE: stage 'Dev' is not valid"):
+        AzureConfig.from_spec("azure", {**staged, "DISPATCHER_STAGE": "Dev"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.azure import names
+from dispatcher import naming
 from dispatcher.errors import BackendNotConfigured
 
 
@@ -45,3 +46,18 @@ def test_container_names_follow_azure_rules() -> None:
     assert names.container_name("shop") == "shop-claim-checks"
     with pytest.raises(names.InvalidAzureName, match="single hyphens"):
         names.container_name("a--b")
+
+
+def test_every_name_follows_the_stage() -> None:
+    assert names.prefix("shop", "dev") == "shop-dev"
+    assert names.queue_name("shop", "payments", "dev") == "shop-dev-payments"
+    assert names.table_name("shop", "prod-eu") == "shopprodeuresults"
+    assert names.container_name("shop", "dev") == "shop-dev-claim-checks"
+    assert names.task_queue_of("shop", "shop-dev-payments", "dev") == "payments"
+    assert names.queue_name("shop", "payments", "") == names.queue_name("shop", "payments")
+
+
+@pytest.mark.parametrize("stage", ["Dev", "-dev", "dev-", "a" * 13, "d_v"])
+def test_a_bad_stage_is_named(stage: str) -> None:
+    with pytest.raises(naming.InvalidStage, match="is not valid"):
+        names.queue_name("shop", "payments", stage)

@@ -171,3 +171,34 @@ def test_queue_stats_purge_and_revoke(deployed: Deployed) -> None:
     assert record is not None and record.status is Status.REVOKED
     assert deployed.backend.purge("default") == 3
     assert deployed.peek() == []
+
+
+def test_a_staged_backend_uses_its_stages_names(storage: str) -> None:
+    from adapters.azure.config import AzureConfig
+    from adapters.azure.producer import AzureBackend
+    from adapters.azure.provision import provision
+
+    app = Dispatcher("staged")
+
+    @app.task(queue="jobs")
+    def job(n: int) -> int:
+        return n
+
+    @app.task(queue="lines", group_by="sku")
+    def line(sku: str) -> str:
+        return sku
+
+    config = AzureConfig.from_connection_string(storage)._replace(stage="dev")
+    backend = AzureBackend(app, config)
+    app.use(backend)
+    try:
+        made = provision(backend)
+        # the ordered queue is left out, as the deploy policy decides
+        assert made.queues == {"jobs": "staged-dev-jobs"}
+        assert made.poison_queues == {"jobs": "staged-dev-jobs-poison"}
+        assert (made.table, made.container) == ("stageddevresults", "staged-dev-claim-checks")
+        handle = job.delay(7)
+        [message] = backend.clients.queue("staged-dev-jobs").peek_messages()
+        assert decode_envelope(decode(message.content)).id == handle.id
+    finally:
+        app.close()

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from adapters.azure import entrypoint, project
+from adapters.azure.deploy import schedules
+from adapters.azure.deploy.records import AzurePlan, FunctionApp, QueueFunction
 from adapters.azure.encoding import decode
 from adapters.azure.host import load_function_app
 from dispatcher import Dispatcher, Retry
+from dispatcher.deploy.errors import UndeployableApp
 from dispatcher.envelope import decode as decode_envelope
 from dispatcher.errors import Unsupported
 from dispatcher.options import Schedule
@@ -24,23 +27,27 @@ from tests.azure.conftest import Deployed
 REFERENCE = "tests.azure.apps:app"
 
 
+def _plan(app: Dispatcher) -> AzurePlan:
+    return project.plan_for(app, f"x:{app.name}")
+
+
 def test_host_json_is_derived_from_the_declarations() -> None:
-    queues = project.host_json(apps.app)["extensions"]["queues"]
-    assert queues == {
-        "batchSize": 16,
-        "newBatchThreshold": 8,
+    data = project.host_json(project.plan_for(apps.app, REFERENCE))
+    assert data["extensions"]["queues"] == {
+        "batchSize": 8,  # a 2,048 MB instance holds 8 messages of tasks declaring 256 MB
+        "newBatchThreshold": 0,
         "maxDequeueCount": 4 + 5,  # the most attempts a task declares, plus the margin
         "visibilityTimeout": "00:00:00",  # always_fails retries after 0 s
         "messageEncoding": "base64",
     }
-    assert project.host_json(apps.app)["functionTimeout"] == "00:00:40"
-    assert project.host_json(apps.app)["version"] == "2.0"
+    assert data["functionTimeout"] == "00:00:40"  # the longest timeout (10 s) and 30 s
+    assert data["version"] == "2.0"
 
 
 def test_concurrency_caps_what_an_instance_runs_at_once() -> None:
     app = Dispatcher("capped")
 
-    @app.task(concurrency=3, retry=Retry(delay=90), timeout=7200)
+    @app.task(concurrency=3, retry=Retry(delay=90), timeout=1800)
     def one() -> None:
         return None
 
@@ -48,19 +55,43 @@ def test_concurrency_caps_what_an_instance_runs_at_once() -> None:
     def two() -> None:
         return None
 
-    data = project.host_json(app)
+    data = project.host_json(_plan(app))
     queues = data["extensions"]["queues"]
     assert (queues["batchSize"], queues["newBatchThreshold"]) == (3, 0)
     assert queues["visibilityTimeout"] == "00:00:01"  # the shortest first retry: Retry()'s 1 s
-    assert data["functionTimeout"] == "02:00:30"
+    assert data["functionTimeout"] == "00:30:30"
     app2 = Dispatcher("wide")
 
-    @app2.task(concurrency=100)
+    @app2.task(concurrency=100, memory=64)
     def three() -> None:
         return None
 
-    queues = project.host_json(app2)["extensions"]["queues"]
-    assert (queues["batchSize"], queues["newBatchThreshold"]) == (32, 68)  # batchSize <= 32
+    plan = _plan(app2)
+    # 2,048 MB hold 32 messages of 64 MB (below the concurrency of 100): 3 instances of 32
+    assert (plan.host.batch_size, plan.host.new_batch_threshold) == (32, 0)
+    [function_app] = plan.of_type(FunctionApp)
+    assert function_app.maximum_instances == 3
+    assert any("concurrency 100: the Function App runs at most 3" in w for w in plan.warnings)
+
+
+def test_an_instance_runs_what_fits_its_memory() -> None:
+    app = Dispatcher("hungry")
+
+    @app.task(memory=1024)
+    def big() -> None:
+        return None
+
+    queues = project.host_json(_plan(app))["extensions"]["queues"]
+    assert (queues["batchSize"], queues["newBatchThreshold"]) == (2, 0)
+
+    @app.task(memory=3000)
+    def bigger() -> None:
+        return None
+
+    plan = _plan(app)
+    assert (plan.host.batch_size, plan.host.new_batch_threshold) == (1, 0)
+    [function_app] = plan.of_type(FunctionApp)
+    assert function_app.instance_memory_mb == 4096
 
 
 @pytest.mark.parametrize(
@@ -78,7 +109,7 @@ def test_concurrency_caps_what_an_instance_runs_at_once() -> None:
     ],
 )
 def test_schedules_become_ncrontab(text: str, ncrontab: str) -> None:
-    assert project.ncrontab(Schedule.parse(text)) == ncrontab
+    assert schedules.ncrontab(Schedule.parse(text)) == ncrontab
 
 
 @pytest.mark.parametrize(
@@ -86,7 +117,7 @@ def test_schedules_become_ncrontab(text: str, ncrontab: str) -> None:
 )
 def test_schedules_without_an_exact_ncrontab_are_refused(text: str) -> None:
     with pytest.raises(Unsupported, match="NCRONTAB"):
-        project.ncrontab(Schedule.parse(text), "t")
+        schedules.ncrontab(Schedule.parse(text), "t")
 
 
 def test_durations() -> None:
@@ -107,22 +138,35 @@ def test_ordered_queues_have_no_function() -> None:
     def notify(to: str) -> None:
         return None
 
-    assert project.unserved(app) == {
+    plan = _plan(app)
+    assert plan.unserved == {
         "stock": "ordered (group_by), but Azure Storage Queues deliver in no particular order"
     }
-    source = project.function_app_source(app, "x:app")
-    assert [f.queue for f in project.queue_functions(app)] == ["mail"]
-    assert "Not served: task queue stock, ordered (group_by)" in source
+    source = project.function_app_source(plan)
+    assert [f.task_queue for f in plan.of_type(QueueFunction)] == ["mail"]
+    assert "Not served: task queue stock:\n    ordered (group_by)" in source
     assert "schedule_" not in source and "queue_stock" not in source
     compile(source, "function_app.py", "exec")
+
+
+def test_an_app_azure_cannot_run_is_refused_with_every_problem() -> None:
+    app = Dispatcher("odd")
+
+    @app.task(queue="stock", group_by="sku")
+    def restock(sku: str) -> None:
+        return None
+
+    with pytest.raises(UndeployableApp, match="no task queue Azure can serve"):
+        _plan(app)
 
 
 @pytest.fixture
 def functions(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """The test app's function_app.py, written and imported: its functions by name."""
-    written = project.write(apps.app, REFERENCE, tmp_path)
+    plan = project.plan_for(apps.app, REFERENCE)
+    written = project.write(plan, tmp_path)
     assert [p.name for p in written] == ["function_app.py", "host.json"]
-    assert json.loads((tmp_path / "host.json").read_text()) == project.host_json(apps.app)
+    assert json.loads((tmp_path / "host.json").read_text()) == project.host_json(plan)
     function_app = load_function_app(tmp_path / "function_app.py")
     yield {f.get_function_name(): f for f in function_app.get_functions()}
     entrypoint.reset()
@@ -161,11 +205,14 @@ def test_the_generated_functions_bind_one_trigger_each(functions: dict[str, Any]
 
 
 def test_the_generated_file_holds_no_logic(tmp_path: Path) -> None:
-    source = project.function_app_source(apps.app, REFERENCE)
+    source = project.function_app_source(project.plan_for(apps.app, REFERENCE))
     calls = [line.strip() for line in source.splitlines() if "entrypoint." in line]
     assert calls == [
+        'queue_name=entrypoint.queue_name("aztest", "default"),',
         'entrypoint.run_message(APP, "default", msg)',
+        'queue_name=entrypoint.queue_name("aztest", "reports"),',
         'entrypoint.run_message(APP, "reports", msg)',
+        'queue_name=entrypoint.queue_name("aztest", "slow"),',
         'entrypoint.run_message(APP, "slow", msg)',
         'entrypoint.run_schedule(APP, "tests.azure.apps.report", timer)',
     ]
@@ -208,7 +255,7 @@ def test_a_first_message_imports_no_azure_sdk(tmp_path: Path, deployed: Deployed
     import subprocess
     import sys
 
-    project.write(apps.app, REFERENCE, tmp_path)
+    project.write(project.plan_for(apps.app, REFERENCE), tmp_path)
     handle = apps.add.delay(3, 4)
     [message] = deployed.receive()
     script = (

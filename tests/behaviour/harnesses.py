@@ -126,7 +126,7 @@ class AzureHarness:
         self.backend = AzureBackend(app, AzureConfig.from_connection_string(connection))
         app.use(self.backend)
         provision(self.backend)
-        project.write(app, "tests.behaviour.apps:app", folder)
+        project.write(project.plan_for(app, "tests.behaviour.apps:app"), folder)
         self.host = LocalFunctionsHost(
             load_function_app(folder / "function_app.py"),
             environ={"AzureWebJobsStorage": connection},

@@ -68,6 +68,7 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
     assert "adapters/aws/deploy/templates/terraform/main.tf.j2" in names
     assert "adapters/gcp/deploy/templates/terraform/main.tf.j2" in names
     assert "adapters/gcp/deploy/templates/Dockerfile.j2" in names
+    assert "adapters/azure/templates/terraform/main.tf.j2" in names
     assert "dispatcher/schema/envelope.v1.json" in names
 
     made = run([sys.executable, "-m", "venv", venv], env=env, timeout=120)
@@ -99,13 +100,16 @@ def test_an_installed_wheel_generates_the_sample(tmp_path: Path) -> None:
         committed = SAMPLE_OUTPUTS[format] / name
         assert (out / name).read_text() == committed.read_text(), f"{format} differs"
 
-    out = work / "out" / "gcp"
-    command: list[str | Path] = [dispatcher, "infra", "samples.shop", "--provider", "gcp"]
-    command += ["-f", "terraform"]
-    result = run([*command, "--out", out], cwd=work, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    committed = PROVIDER_OUTPUTS["gcp", "terraform"] / "main.tf"
-    assert (out / "main.tf").read_text() == committed.read_text(), "gcp terraform differs"
+    for (provider, format), folder in PROVIDER_OUTPUTS.items():
+        out = work / folder.relative_to(ROOT)
+        result = run(
+            [dispatcher, "infra", "samples.shop", "--provider", provider, "-f", format, "-o", out],
+            cwd=work,
+            env=env,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        committed = folder / FILES[format]
+        assert (out / FILES[format]).read_text() == committed.read_text(), f"{provider} differs"
 
     packaged = run([dispatcher, "package", "samples.shop"], cwd=work, env=env)
     assert packaged.returncode == 0, packaged.stdout + packaged.stderr

@@ -20,7 +20,10 @@ SAMPLE_OUTPUTS = {
     "serverless": ROOT,
 }
 #: The committed outputs of the other providers, by (provider, format).
-PROVIDER_OUTPUTS = {("gcp", "terraform"): ROOT / "infra" / "shop" / "gcp" / "terraform"}
+PROVIDER_OUTPUTS = {
+    ("gcp", "terraform"): ROOT / "infra" / "shop" / "gcp" / "terraform",
+    ("azure", "terraform"): ROOT / "infra" / "shop" / "azure" / "terraform",
+}
 
 
 def tool(relative: str, hint: str = "run `make test` (it installs the validators)") -> Path:
