@@ -22,8 +22,8 @@ from dispatcher.deploy.package import (
     RUNTIME_REQUIREMENTS,
     Architecture,
     Package,
-    PackagingError,
     Target,
+    choose_target,
     dependency_closure,
     source_files,
 )
@@ -52,27 +52,7 @@ class ContainerPackager:
     def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
         """The image's Python (``runtime``) and machine; :class:`PackagingError` names what
         is not offered."""
-        runtime = runtime or self.default_runtime
-        architecture = architecture or self.default_architecture
-        problems = []
-        if runtime not in self.runtimes:
-            known = ", ".join(self.runtimes)
-            problems.append(f"runtime {runtime!r} is not one of {self.platform}'s ({known})")
-        if architecture not in self.architectures:
-            known = ", ".join(self.architectures)
-            problems.append(
-                f"architecture {architecture!r} is not one of {self.platform}'s ({known})"
-            )
-        if problems:
-            raise PackagingError("; ".join(problems))
-        machine = self.architectures[architecture]
-        return Target(
-            runtime=runtime,
-            python=self.runtimes[runtime],
-            architecture=architecture,
-            machine=machine.machine,
-            platform=machine.platform,
-        )
+        return choose_target(self, runtime, architecture)
 
     def default_output(self, app: str) -> Path:
         """``build/<app>-cloudrun``."""

@@ -113,27 +113,48 @@ class Packager:
     def target(self, runtime: str | None = None, architecture: str | None = None) -> Target:
         """The platform for ``runtime`` and ``architecture`` (the defaults when ``None``);
         :class:`PackagingError` names what is not offered."""
-        runtime = runtime or self.default_runtime
-        architecture = architecture or self.default_architecture
-        problems = []
-        if runtime not in self.runtimes:
-            known = ", ".join(self.runtimes)
-            problems.append(f"runtime {runtime!r} is not one of {self.platform}'s ({known})")
-        if architecture not in self.architectures:
-            known = ", ".join(self.architectures)
-            problems.append(
-                f"architecture {architecture!r} is not one of {self.platform}'s ({known})"
-            )
-        if problems:
-            raise PackagingError("; ".join(problems))
-        arch = self.architectures[architecture]
-        return Target(
-            runtime=runtime,
-            python=self.runtimes[runtime],
-            architecture=architecture,
-            machine=arch.machine,
-            platform=arch.platform,
+        return choose_target(self, runtime, architecture)
+
+
+class Offers(Protocol):
+    """What a packager offers: its platform's runtimes and architectures, with defaults."""
+
+    @property
+    def platform(self) -> str: ...
+    @property
+    def runtimes(self) -> Mapping[str, tuple[int, int]]: ...
+    @property
+    def default_runtime(self) -> str: ...
+    @property
+    def architectures(self) -> Mapping[str, Architecture]: ...
+    @property
+    def default_architecture(self) -> str: ...
+
+
+def choose_target(offers: Offers, runtime: str | None, architecture: str | None) -> Target:
+    """The :class:`Target` for ``runtime`` and ``architecture`` among what ``offers`` (the
+    defaults when ``None``); :class:`PackagingError` names everything that is not offered."""
+    runtime = runtime or offers.default_runtime
+    architecture = architecture or offers.default_architecture
+    problems = []
+    if runtime not in offers.runtimes:
+        known = ", ".join(offers.runtimes)
+        problems.append(f"runtime {runtime!r} is not one of {offers.platform}'s ({known})")
+    if architecture not in offers.architectures:
+        known = ", ".join(offers.architectures)
+        problems.append(
+            f"architecture {architecture!r} is not one of {offers.platform}'s ({known})"
         )
+    if problems:
+        raise PackagingError("; ".join(problems))
+    arch = offers.architectures[architecture]
+    return Target(
+        runtime=runtime,
+        python=offers.runtimes[runtime],
+        architecture=architecture,
+        machine=arch.machine,
+        platform=arch.platform,
+    )
 
 
 @dataclass(frozen=True)
