@@ -7,6 +7,8 @@
 ...     return f"ch_{order_id}"
 """
 
+from typing import TYPE_CHECKING, Any
+
 from dispatcher.app import Dispatcher, QueueSpec
 from dispatcher.backend import (
     Ack,
@@ -15,16 +17,10 @@ from dispatcher.backend import (
     Claim,
     Consumer,
     DeadLetter,
-    DeadLetterEntry,
-    DeadLetters,
     Delivery,
     Granted,
-    MessageLookup,
     Outcome,
     Outgoing,
-    QueueControl,
-    QueueStat,
-    QueueStats,
     Receipt,
     ResultStore,
     RetryLater,
@@ -65,6 +61,30 @@ from dispatcher.middleware import Middleware
 from dispatcher.options import RateLimit, TaskOptions
 from dispatcher.retry import Retry
 from dispatcher.task import AsyncTask, SyncTask, Task, TaskHandle
+
+if TYPE_CHECKING:
+    from dispatcher.operations import (
+        DeadLetterEntry,
+        DeadLetters,
+        MessageLookup,
+        QueueControl,
+        QueueStat,
+        QueueStats,
+    )
+
+#: Names exported lazily: what operators use, which a function's cold start never needs.
+_OPERATIONS = frozenset(
+    {"DeadLetterEntry", "DeadLetters", "MessageLookup", "QueueControl", "QueueStat", "QueueStats"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OPERATIONS:
+        from dispatcher import operations
+
+        return getattr(operations, name)
+    raise AttributeError(f"module 'dispatcher' has no attribute {name!r}")
+
 
 __all__ = [
     "Ack",

@@ -6,8 +6,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, overload
 
 from dispatcher import declaring
 from dispatcher.backend import Backend, Outgoing, Receipt, SendFailure
@@ -35,8 +34,7 @@ BACKEND_ENV = "DISPATCHER_BACKEND"
 DEFAULT_MAX_DELAY = 365 * 86_400
 
 
-@dataclass(frozen=True)
-class QueueSpec:
+class QueueSpec(NamedTuple):
     """A queue as the app's tasks use it: its name, whether it is ordered, and its tasks."""
 
     name: str

@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from dispatcher.envelope import Envelope
@@ -64,8 +64,7 @@ class Outgoing:
         return self.envelope.dedup_key
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(NamedTuple):
     """Proof that a message was accepted: the envelope id and the backend's own message id.
 
     ``duplicate_of`` is set when the backend dropped the message as a duplicate of an earlier
@@ -77,8 +76,7 @@ class Receipt:
     duplicate_of: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SendFailure:
+class SendFailure(NamedTuple):
     """One message of a batch that the backend did not accept, and why."""
 
     id: str
@@ -121,15 +119,13 @@ class Cause(enum.StrEnum):
     REFUSED = "refused"  # a middleware refused to run it
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
     """Done: remove the message."""
 
     kind: Literal["ack"] = "ack"
 
 
-@dataclass(frozen=True, slots=True)
-class RetryLater:
+class RetryLater(NamedTuple):
     """Deliver the message again after ``delay`` seconds; ``cause`` says why."""
 
     delay: float
@@ -138,8 +134,7 @@ class RetryLater:
     kind: Literal["retry"] = "retry"
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(NamedTuple):
     """Never run this message again: move it to the dead-letter place with ``reason``."""
 
     reason: str
@@ -210,8 +205,7 @@ class Claim(enum.Enum):
     BUSY = "busy"  # another delivery holds a live claim: retry later
 
 
-@dataclass(frozen=True, slots=True)
-class Granted:
+class Granted(NamedTuple):
     """A granted claim from a store that counts runs in its claim records: ``attempt`` is the
     number of the run that starts now (one more than the last run's, or the attempt the
     executor passed when the invocation never ran). Stores that do not count runs answer
@@ -281,106 +275,4 @@ class Consumer(Protocol):
 
     def settle(self, delivery: Delivery, outcome: Outcome) -> None:
         """Apply ``outcome`` to a leased message: delete, make visible later, or dead-letter."""
-        ...
-
-
-# --- operations every backend may offer ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetterEntry:
-    """One dead-lettered message as ``dispatcher dlq`` shows it.
-
-    ``id`` is the message's id (the envelope's, or the backend's own for a body that is not
-    an envelope): what ``show``, ``replay`` and ``purge`` take. ``queue`` is the task queue it
-    came from; ``body`` the message exactly as it was received.
-    """
-
-    id: str
-    queue: str
-    task: str | None
-    reason: str
-    attempt: int | None
-    died_at: datetime | None
-    body: bytes
-    cause: Cause | None = None
-
-
-@runtime_checkable
-class DeadLetters(Protocol):
-    """A backend's dead-letter place: list (``entries``), show, replay and purge, by message id."""
-
-    def entries(self, queues: Sequence[str] | None = None) -> list[DeadLetterEntry]:
-        """Every dead letter (of ``queues``, or of all the app's queues), oldest first."""
-        ...
-
-    def show(self, message_id: str) -> DeadLetterEntry:
-        """One dead letter; :class:`~dispatcher.errors.UnknownDeadLetter` if there is none."""
-        ...
-
-    def replay(self, message_ids: Sequence[str] | None = None) -> list[DeadLetterEntry]:
-        """Send dead letters (these, or all) back to their source queues with a fresh attempt
-        count and a cleared result; each leaves the dead letters only once its send
-        succeeded. An unknown id raises :class:`~dispatcher.errors.UnknownDeadLetter` before
-        anything is replayed."""
-        ...
-
-    def purge(self, message_ids: Sequence[str] | None = None) -> int:
-        """Delete dead letters (these, or all) for good; how many were deleted."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStat:
-    """One queue's counts; ``None`` where the backend cannot tell. ``depth`` counts messages
-    ready to run, ``in_flight`` those being run, ``delayed`` those not due yet."""
-
-    queue: str
-    depth: int | None
-    in_flight: int | None
-    delayed: int | None
-    dead_letters: int | None
-
-
-@runtime_checkable
-class QueueStats(Protocol):
-    """A backend that can count its queues' messages."""
-
-    def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
-        """The counts of each of ``queues`` (task queue names), in that order."""
-        ...
-
-
-@runtime_checkable
-class HasDeadLetters(Protocol):
-    """A backend with a dead-letter place (``backend.dead_letters``)."""
-
-    @property
-    def dead_letters(self) -> DeadLetters:
-        """The backend's dead letters."""
-        ...
-
-
-@runtime_checkable
-class QueueControl(Protocol):
-    """A backend that can cancel one message and empty a queue."""
-
-    def revoke(self, message_id: str, task: str) -> None:
-        """Make sure ``message_id`` (of ``task``) never runs: a ``revoked`` result is recorded,
-        which every receiver honours (it acknowledges without running), and the message is
-        deleted from its queue where the provider allows it."""
-        ...
-
-    def purge(self, queue: str) -> int | None:
-        """Delete every message waiting on task queue ``queue``; how many, where known."""
-        ...
-
-
-@runtime_checkable
-class MessageLookup(Protocol):
-    """A backend that can tell whether it ever held a message."""
-
-    def knows(self, message_id: str) -> bool | None:
-        """Whether ``message_id`` was ever sent here (queued, run or dead-lettered);
-        ``None`` when the backend cannot tell."""
         ...

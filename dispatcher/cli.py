@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from dispatcher.app import Dispatcher
-    from dispatcher.backend import Backend, DeadLetterEntry, DeadLetters
+    from dispatcher.backend import Backend
+    from dispatcher.operations import DeadLetterEntry, DeadLetters
     from dispatcher.task import TaskHandle
 
 cli = typer.Typer(
@@ -157,7 +158,7 @@ def result(
 def _print_result(app: Dispatcher, task_id: str, wait: float) -> None:
     import time
 
-    from dispatcher.backend import MessageLookup
+    from dispatcher.operations import MessageLookup
 
     handle = app.handle(task_id)
     backend = _backend(app)
@@ -201,7 +202,7 @@ def _wait(handle: TaskHandle[Any], task_id: str, deadline: float, spinner: Statu
 @cli.command()
 def queues(app: AppArg, queue: QueuesOpt = None, backend: BackendOpt = None) -> None:
     """Per queue: messages ready, in flight, delayed, and dead letters."""
-    from dispatcher.backend import QueueStats
+    from dispatcher.operations import QueueStats
 
     loaded = load(app, backend)
     found = _backend(loaded)
@@ -227,7 +228,7 @@ def revoke(
     backend: BackendOpt = None,
 ) -> None:
     """Cancel one invocation: it will not run (a running one is not interrupted)."""
-    from dispatcher.backend import QueueControl
+    from dispatcher.operations import QueueControl
 
     loaded = load(app, backend)
     found = _backend(loaded)
@@ -251,7 +252,7 @@ def purge(
     backend: BackendOpt = None,
 ) -> None:
     """Delete every message waiting on a queue."""
-    from dispatcher.backend import QueueControl
+    from dispatcher.operations import QueueControl
 
     loaded = load(app, backend)
     [name] = _queues(loaded, [queue])
@@ -272,7 +273,7 @@ def purge(
 
 
 def _dead_letters(app: Dispatcher) -> DeadLetters:
-    from dispatcher.backend import DeadLetters
+    from dispatcher.operations import DeadLetters
 
     found = getattr(_backend(app), "dead_letters", None)
     if not isinstance(found, DeadLetters):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class TaskContext:
+class TaskContext(NamedTuple):
     """The running invocation: its id, the first id of its chain, its trace and attempt."""
 
     task: str

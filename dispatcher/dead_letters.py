@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from dispatcher.backend import Cause, DeadLetterEntry
+from dispatcher.backend import Cause
 from dispatcher.envelope import Envelope, decode
 from dispatcher.errors import InvalidMessage, UnknownDeadLetter
+from dispatcher.operations import DeadLetterEntry
 
 
 def envelope_of(body: bytes) -> Envelope | None:

@@ -9,18 +9,18 @@ them all, one line each.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 from dispatcher.errors import InvalidField
 
 
-@dataclass
 class Collector:
-    """Problems found while a module was imported."""
+    """Problems found while a module was imported (a plain class: this module is on every
+    cold start, and a dataclass costs its creation there)."""
 
-    problems: list[str] = field(default_factory=list)
-    #: Retry policies that failed their checks, by ``id()``, until a task claims them.
-    retries: dict[int, InvalidField] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        #: Retry policies that failed their checks, by ``id()``, until a task claims them.
+        self.retries: dict[int, InvalidField] = {}
 
 
 _collector: ContextVar[Collector | None] = ContextVar("dispatcher_declaring", default=None)

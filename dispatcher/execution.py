@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
@@ -206,6 +205,8 @@ class Executor:
         self, task: Task[Any, Any], envelope: Envelope, attempt: int, error: BaseException
     ) -> Outcome:
         described = f"{type(error).__name__}: {error}"
+        import traceback  # here: a task that succeeds never needs it (cold starts)
+
         trace = traceback.format_exc()[-_TRACEBACK_LIMIT:]
         policy = task.options.retry
         if policy.should_retry(error, attempt):

@@ -5,7 +5,7 @@ distribution) exposes a :class:`Plugin` and declares it in the ``faas_dispatcher
 entry-point group::
 
     [project.entry-points."faas_dispatcher.providers"]
-    aws = "adapters.aws:PLUGIN"
+    aws = "adapters.aws.plugin:PLUGIN"
 
 The plug-in object holds only names (``"module:attribute"`` strings), so finding the plug-ins
 imports each provider's small ``__init__`` and nothing else: the backend factory, the CLI

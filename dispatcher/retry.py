@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatcher import checks, declaring
 from dispatcher.errors import InvalidField, NonRetryable, TaskTimedOut
+
+if TYPE_CHECKING:
+    import random
 
 
 def _exception_types(name: str, value: Any) -> tuple[type[BaseException], ...]:
@@ -77,7 +79,11 @@ class Retry:
         base = min(self.max_delay, self.delay * self.backoff ** max(0, attempt - 1))
         if not self.jitter or base == 0:
             return base
-        return (rng or random).uniform(base / 2, base)
+        if rng is None:
+            import random  # here: only a retry with jitter needs it (cold starts)
+
+            return random.uniform(base / 2, base)
+        return rng.uniform(base / 2, base)
 
     def max_total_delay(self) -> float:
         """The longest the whole schedule can wait, summed over every retry."""

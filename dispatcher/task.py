@@ -208,8 +208,8 @@ class TaskHandle(Generic[R]):
     def revoke(self) -> None:
         """Make sure this invocation never runs (one already running is not interrupted):
         its result then says ``revoked`` and :meth:`result` raises ``TaskRevoked``."""
-        from dispatcher.backend import QueueControl
         from dispatcher.errors import Unsupported
+        from dispatcher.operations import QueueControl
 
         backend = self.app.backend
         if not isinstance(backend, QueueControl):

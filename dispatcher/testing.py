@@ -21,16 +21,15 @@ from dispatcher.backend import (
     Ack,
     Claim,
     DeadLetter,
-    DeadLetterEntry,
     Delivery,
     Outgoing,
-    QueueStat,
     Receipt,
     RetryLater,
     SendFailure,
     Status,
     TaskResult,
 )
+from dispatcher.operations import DeadLetterEntry, QueueStat
 from dispatcher.plugins import Plugin
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """The AWS backend: SQS queues fed to Lambda functions, results in DynamoDB, large bodies in S3.
 
 Spec: ``aws`` (region from ``AWS_REGION``/``AWS_DEFAULT_REGION``) or ``aws://REGION``; the
-endpoint comes from ``AWS_ENDPOINT_URL`` (moto, LocalStack). This module only names the
-plug-in; boto3 is imported on first use. The Lambda entrypoint is
+endpoint comes from ``AWS_ENDPOINT_URL`` (moto, LocalStack). The plug-in object is in
+``plugin.py``; boto3 is imported on first use. The Lambda entrypoint is
 ``adapters.aws.entrypoint.handler``.
 """
 
@@ -10,29 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dispatcher.plugins import Plugin
-
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend
     from dispatcher.app import Dispatcher
-
-PLUGIN = Plugin(
-    name="aws",
-    description="SQS queues -> Lambda functions; results in DynamoDB, large bodies in S3",
-    schemes=("aws",),
-    backend="adapters.aws:from_spec",
-    entrypoints={"lambda": "adapters.aws.entrypoint:handler"},
-    commands=("adapters.aws.emulate:register",),
-    formats={
-        "terraform": "adapters.aws.deploy.terraform:TerraformRenderer",
-        "cloudformation": "adapters.aws.deploy.cloudformation:CloudFormationRenderer",
-        "sam": "adapters.aws.deploy.sam:SamRenderer",
-        "serverless": "adapters.aws.deploy.serverless:ServerlessRenderer",
-    },
-    policy="adapters.aws.deploy.policy:POLICY",
-    packager="adapters.aws.package:PACKAGER",
-    extra="aws",
-)
 
 
 def from_spec(spec: str, app: Dispatcher) -> AwsBackend:
@@ -48,4 +28,4 @@ def from_spec(spec: str, app: Dispatcher) -> AwsBackend:
     return AwsBackend(app, AwsConfig.from_spec(spec))
 
 
-__all__ = ["PLUGIN", "from_spec"]
+__all__ = ["from_spec"]

@@ -19,9 +19,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from dispatcher.errors import BackendNotConfigured, BackendUnavailable
@@ -40,8 +39,7 @@ _TIMEOUT = 2.0
 _ATTEMPTS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     """An access key, its secret, the session token, and when they expire (epoch seconds)."""
 
     key: str

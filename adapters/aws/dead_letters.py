@@ -25,7 +25,8 @@ from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
 from adapters.aws.payloads import MissingClaimCheck, Pointer
 from dispatcher import dead_letters
-from dispatcher.backend import DeadLetterEntry, Outgoing
+from dispatcher.backend import Outgoing
+from dispatcher.operations import DeadLetterEntry
 
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapters.aws.errors import translated
-from dispatcher.backend import QueueStat, Status, TaskResult
+from dispatcher.backend import Status, TaskResult
+from dispatcher.operations import QueueStat
 
 if TYPE_CHECKING:
     from adapters.aws.producer import AwsBackend

@@ -10,7 +10,6 @@ import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from adapters.aws import operations
 from adapters.aws.clients import Clients
 from adapters.aws.config import AwsConfig
 from adapters.aws.errors import translate, translated
@@ -20,13 +19,14 @@ from adapters.aws.resources import AwsNames
 from adapters.aws.results import DynamoResults
 from adapters.aws.scheduler import DelayScheduler, SchedulerConfig, delay_due, fits
 from dispatcher import naming
-from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure
+from dispatcher.backend import Outgoing, Receipt, SendFailure
 from dispatcher.errors import BackendNotConfigured, QueueNotFound
 
 if TYPE_CHECKING:
     from adapters.aws.dead_letters import SqsDeadLetters
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
+    from dispatcher.operations import QueueStat
 
 #: How long a dedup key suppresses repeats (SQS FIFO's window, and the local backend's).
 DEDUP_WINDOW = 300.0
@@ -283,22 +283,30 @@ class AwsBackend:
             entry["DelaySeconds"] = min(MAX_DELAY, max(0, round(message.delay)))
         return entry
 
-    # --- what an operator asks (adapters/aws/operations.py) --------------------------------
+    # --- what an operator asks (adapters/aws/operations.py, imported when asked) -----------
 
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """SQS's approximate counts of each queue and its DLQ."""
+        from adapters.aws import operations
+
         return operations.queue_stats(self, queues)
 
     def knows(self, message_id: str) -> bool | None:
         """``True`` once ``message_id`` has a result; ``None`` before."""
+        from adapters.aws import operations
+
         return operations.knows(self, message_id)
 
     def revoke(self, message_id: str, task: str) -> None:
         """Record ``message_id`` as revoked (the handler then acknowledges it unrun)."""
+        from adapters.aws import operations
+
         operations.revoke(self, message_id, task)
 
     def purge(self, queue: str) -> int | None:
         """PurgeQueue."""
+        from adapters.aws import operations
+
         return operations.purge(self, queue)
 
     def close(self) -> None:

@@ -35,8 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.aws.errors import translated
 from adapters.aws.payloads import ATTRIBUTE as CLAIM_CHECK_ATTRIBUTE
@@ -69,8 +68,7 @@ Record = Mapping[str, Any]
 Answer = dict[str, list[dict[str, str]]]
 
 
-@dataclass(slots=True)
-class _Ran:
+class _Ran(NamedTuple):
     """A record that went through the executor: what to do with it, and its body."""
 
     record: Record

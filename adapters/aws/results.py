@@ -31,9 +31,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.aws.clients import Clients
 from adapters.aws.errors import error_code, is_ambiguous, translated
@@ -75,8 +74,7 @@ _FINAL_VALUES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
+class _Held(NamedTuple):
     token: str
     lease_until: float
 

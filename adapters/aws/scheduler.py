@@ -43,9 +43,8 @@ import hashlib
 import math
 import os
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.aws.errors import error_code, translated
 from dispatcher.errors import BackendNotConfigured
@@ -71,8 +70,7 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _AT = re.compile(r"^at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)$")
 
 
-@dataclass(frozen=True, slots=True)
-class SchedulerConfig:
+class SchedulerConfig(NamedTuple):
     """Where long delays are scheduled: the schedule group, and the role the scheduler
     assumes to send to the queues."""
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import ssl
@@ -34,8 +33,7 @@ class AnswerLost(ConnectionError):
     have carried it out."""
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     """A whole response: status, headers (lowercase names) and body."""
 
     status: int

@@ -30,10 +30,11 @@ from adapters.azure.encoding import NotBase64, decode
 from adapters.azure.errors import translate, translated
 from adapters.azure.payloads import MissingClaimCheck, Pointer, is_pointer
 from adapters.azure.producer import time_to_live
-from dispatcher.backend import Cause, DeadLetterEntry
+from dispatcher.backend import Cause
 from dispatcher.dead_letters import envelope_of, replay_body
 from dispatcher.envelope import Envelope
 from dispatcher.errors import QueueNotFound, UnknownDeadLetter
+from dispatcher.operations import DeadLetterEntry
 
 if TYPE_CHECKING:
     from adapters.azure.producer import AzureBackend

@@ -37,7 +37,7 @@ from adapters.azure.errors import translate, translated
 from adapters.azure.payloads import ClaimChecks
 from adapters.azure.results import TableResults
 from adapters.azure.tables import Entities, SdkEntities
-from dispatcher.backend import Outgoing, QueueStat, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Outgoing, Receipt, SendFailure, Status, TaskResult
 from dispatcher.envelope import new_id
 from dispatcher.errors import (
     BackendError,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from adapters.azure.dead_letters import PoisonQueues
     from dispatcher.app import Dispatcher
     from dispatcher.envelope import Envelope
+    from dispatcher.operations import QueueStat
 
 #: The largest message text Azure accepts, after encoding: 64 KiB.
 MAX_MESSAGE_SIZE = 65_536
@@ -232,6 +233,8 @@ class AzureBackend:
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """Azure's approximate message count of each queue (it counts delayed and running
         messages too, so ``in_flight`` and ``delayed`` are unknown) and of its poison queue."""
+        from dispatcher.operations import QueueStat  # an operator's call
+
         stats = []
         for queue in queues:
             name = self.queue_name(queue)

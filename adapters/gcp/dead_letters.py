@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dispatcher import dead_letters
-from dispatcher.backend import Cause, DeadLetterEntry, Outgoing
+from dispatcher.backend import Cause, Outgoing
 from dispatcher.envelope import Envelope, utcnow
 from dispatcher.errors import UnknownDeadLetter
+from dispatcher.operations import DeadLetterEntry
 
 if TYPE_CHECKING:
     from adapters.gcp.producer import GcpBackend

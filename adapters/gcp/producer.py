@@ -42,14 +42,7 @@ from adapters.gcp.payloads import HEADER as CLAIM_CHECK_HEADER
 from adapters.gcp.payloads import ClaimChecks
 from adapters.gcp.results import GcsResults
 from dispatcher.app import DEFAULT_MAX_DELAY
-from dispatcher.backend import (
-    Outgoing,
-    QueueStat,
-    Receipt,
-    SendFailure,
-    Status,
-    TaskResult,
-)
+from dispatcher.backend import Outgoing, Receipt, SendFailure, Status, TaskResult
 from dispatcher.errors import (
     BackendError,
     BackendNotConfigured,
@@ -60,6 +53,7 @@ from dispatcher.errors import (
 if TYPE_CHECKING:
     from adapters.gcp.tokens import LocalIssuer
     from dispatcher.app import Dispatcher
+    from dispatcher.operations import QueueStat
 
 log = logging.getLogger("dispatcher.gcp")
 
@@ -287,6 +281,8 @@ class GcpBackend:
     def queue_stats(self, queues: Sequence[str]) -> list[QueueStat]:
         """Counts from ListTasks: due tasks (depth), dispatched without an answer yet
         (in flight), scheduled later (delayed); dead letters from the bucket."""
+        from dispatcher.operations import QueueStat  # an operator's call
+
         now = datetime.now(UTC)
         stats = []
         for queue in queues:

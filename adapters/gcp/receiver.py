@@ -36,16 +36,7 @@ from typing import TYPE_CHECKING
 from adapters.gcp.payloads import HEADER as CLAIM_CHECK_HEADER
 from adapters.gcp.payloads import ClaimCheckError, Pointer
 from adapters.gcp.producer import ATTEMPTS_HEADER, MAX_SCHEDULE, derived_task_id
-from dispatcher.backend import (
-    Ack,
-    Cause,
-    DeadLetter,
-    DeadLetterEntry,
-    Delivery,
-    Outcome,
-    ResultStore,
-    RetryLater,
-)
+from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, ResultStore, RetryLater
 from dispatcher.envelope import Envelope, decode
 from dispatcher.errors import InvalidMessage
 from dispatcher.execution import Executor
@@ -179,6 +170,8 @@ class PushReceiver:
             if envelope is not None
             else headers.get(TASK_NAME_HEADER) or hashlib.sha256(body).hexdigest()[:32]
         )
+        from dispatcher.operations import DeadLetterEntry  # a rare path: not on a cold start
+
         entry = DeadLetterEntry(
             id=message_id,
             queue=queue,

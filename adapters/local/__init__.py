@@ -1,28 +1,18 @@
 """The embedded local backend: SQLite (WAL) queue, dead letters and results; no cloud needed.
 
 Spec: ``local`` (the file ``.dispatcher/<app>.sqlite3`` under the current directory) or
-``local:PATH``. This module only names the plug-in; the backend loads when it is used.
+``local:PATH``. Its plug-in object is in ``plugin.py``; the backend loads when it is used.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dispatcher.plugins import Plugin
-
 if TYPE_CHECKING:
     from adapters.local.store import LocalBackend
     from dispatcher.app import Dispatcher
 
 DEFAULT_DIRECTORY = ".dispatcher"
-
-PLUGIN = Plugin(
-    name="local",
-    description="the embedded SQLite queue: no cloud needed",
-    schemes=("local",),
-    backend="adapters.local:from_spec",
-    commands=("adapters.local.cli:register",),
-)
 
 
 def from_spec(spec: str, app: Dispatcher) -> LocalBackend:
@@ -37,4 +27,4 @@ def from_spec(spec: str, app: Dispatcher) -> LocalBackend:
     )
 
 
-__all__ = ["PLUGIN", "from_spec"]
+__all__ = ["from_spec"]

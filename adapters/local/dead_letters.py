@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from adapters.local import queue
 from dispatcher import dead_letters
-from dispatcher.backend import DeadLetterEntry
+from dispatcher.operations import DeadLetterEntry
 
 if TYPE_CHECKING:
     from adapters.local.store import LocalBackend

@@ -30,16 +30,8 @@ from adapters.local.doorbell import Doorbell
 from adapters.local.errors import translated
 from adapters.local.queue import LocalDelivery
 from adapters.local.results import LocalResults
-from dispatcher.backend import (
-    Delivery,
-    Outcome,
-    Outgoing,
-    QueueStat,
-    Receipt,
-    SendFailure,
-    Status,
-    TaskResult,
-)
+from dispatcher.backend import Delivery, Outcome, Outgoing, Receipt, SendFailure, Status, TaskResult
+from dispatcher.operations import QueueStat
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher

@@ -353,6 +353,7 @@ def test_bad_input_is_poisoned_at_once_with_its_reason(
     assert reasons[1].startswith("not base64")
     assert reasons[2] == "unknown task 'nope.nothing'"
     # one delivery each (none for the text the host could not decode): no retries burnt;
-    # the host counts a delivery once the function returned, just after the dead letter
+    # the host counts a delivery once the function returned, just after the dead letter (the
+    # app's periodic task may run on the reports queue meanwhile: only the default queue counts)
     _eventually(lambda: served.stats.succeeded.get("queue_default", 0) >= 2)
-    assert served.stats.succeeded == {"queue_default": 2} and served.stats.failed == {}
+    assert served.stats.succeeded["queue_default"] == 2 and served.stats.failed == {}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dispatcher import Cause, Status, TaskFailed, TaskHandle
-from dispatcher.backend import DeadLetters
+from dispatcher.operations import DeadLetters
 from tests.behaviour import apps
 from tests.behaviour.harnesses import Harness
 
