@@ -13,6 +13,7 @@ from adapters.aws.provision import Provisioned, provision
 from adapters.aws.receiver import SqsEventProcessor
 from adapters.aws.runtime import LocalLambdaRuntime, sqs_record
 from tests.aws import apps
+from tests.aws.shapes import check_request_shapes
 
 REGION = "us-east-1"
 
@@ -88,6 +89,7 @@ def deploy(visibility: int) -> Deployed:
     apps.app.use(f"aws://{REGION}")
     backend = apps.app.backend
     assert isinstance(backend, AwsBackend)
+    check_request_shapes(backend.clients.sqs)
     return Deployed(backend, provision(backend, visibility=visibility))
 
 

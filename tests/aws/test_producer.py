@@ -247,3 +247,20 @@ def test_claim_checked_bodies_of_a_refused_batch_are_deleted(deployed: Deployed)
     )
     assert [type(o).__name__ for o in outcomes] == ["SendFailure", "Receipt"]
     assert _bucket_keys(deployed) == []
+
+
+def test_the_sqs_client_leaves_validation_to_sqs_and_the_tests_check_shapes(
+    deployed: Deployed,
+) -> None:
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    bad = {"QueueUrl": deployed.url("default"), "MessageBody": "x", "DelaySeconds": "9"}
+    shipped = Clients(deployed.backend.config).sqs  # as the backend makes it, unchecked
+    try:
+        shipped.send_message(**bad)
+    except ClientError:
+        pass  # SQS (here moto) may refuse it: what matters is that botocore did not look
+    finally:
+        shipped.close()
+    with pytest.raises(ParamValidationError, match="DelaySeconds"):  # the suite checks shapes
+        deployed.sqs.send_message(**bad)
