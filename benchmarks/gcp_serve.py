@@ -1,13 +1,15 @@
 """Serve one of the receivers the GCP benchmark compares, with uvicorn on 127.0.0.1:
 
 ``python -m benchmarks.gcp_serve ours|bare PORT``: ours (token check, the execution core,
-in-memory results) or a bare Starlette endpoint that parses the JSON and calls the function.
+in-memory results; its instance concurrency from ``DISPATCHER_GCP_CONCURRENCY``) or a bare
+Starlette endpoint that parses the JSON and calls the function.
 ``python -m benchmarks.gcp_serve fastapi PORT``: the minimal FastAPI app of the cold-start
 comparison.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -32,7 +34,7 @@ def ours() -> Any:
     """The receiver as Cloud Run runs it, with results in memory."""
     from adapters.gcp.auth import Certificates, TokenVerifier
     from adapters.gcp.config import GcpConfig
-    from adapters.gcp.entrypoint import Service, create_app
+    from adapters.gcp.entrypoint import Service, create_app, instance_concurrency
     from adapters.gcp.producer import GcpBackend
     from adapters.gcp.receiver import PushReceiver
     from benchmarks.gcp_app import app
@@ -47,7 +49,8 @@ def ours() -> Any:
         issuers=config.issuers,
         certificates=Certificates(config.certs_url),
     )
-    service = Service(verifier, PushReceiver(app, backend, results=MemoryResults()))
+    receiver = PushReceiver(app, backend, results=MemoryResults())
+    service = Service(verifier, receiver, concurrency=instance_concurrency(os.environ))
     return create_app(lambda: service)
 
 

@@ -29,6 +29,11 @@ same app module runs on the emulators and in the cloud:
     ``APP[-STAGE]-dispatcher-PROJECT-LOCATION``, the convention's form for global names.
 ``DISPATCHER_GCP_ISSUERS`` / ``DISPATCHER_GCP_CERTS_URL``
     What the receiver trusts (default Google's issuers and certificates; ``file://`` works).
+``DISPATCHER_GCP_CONCURRENCY``
+    The requests Cloud Run sends one instance of the service at once (its
+    ``max_instance_request_concurrency``, which the generated infrastructure sets from the
+    queue's tasks and passes here); default 40. At 1 the receiver runs a sync app's tasks on
+    its event loop, since no other request can be waiting (see :mod:`adapters.gcp.entrypoint`).
 ``DISPATCHER_GCP_SIGNING_KEY``
     Emulators only: a PEM private key with which the producer signs the OIDC token itself,
     since the Cloud Tasks emulator sends none (``dispatcher emulate gcp`` makes one).
@@ -56,6 +61,7 @@ BUCKET_ENV = "DISPATCHER_GCP_BUCKET"
 ISSUERS_ENV = "DISPATCHER_GCP_ISSUERS"
 CERTS_URL_ENV = "DISPATCHER_GCP_CERTS_URL"
 SIGNING_KEY_ENV = "DISPATCHER_GCP_SIGNING_KEY"
+CONCURRENCY_ENV = "DISPATCHER_GCP_CONCURRENCY"
 #: The stage, as every provider reads it (:mod:`dispatcher.naming`).
 STAGE_ENV = naming.STAGE_ENV
 

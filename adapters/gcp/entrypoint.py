@@ -10,8 +10,13 @@ serves with uvicorn (``uvicorn adapters.gcp.entrypoint:app --host 0.0.0.0 --port
 The app comes from ``$DISPATCHER_APP`` (``module:attr``) and is loaded on the first push, with
 the backend and the token verifier (see :mod:`adapters.gcp.config` for the environment).
 Task code runs in a pool of worker threads (as many as Cloud Run sends the instance at once,
-:data:`THREADS`), so that the event loop keeps answering while a task runs, and an ``async
-def`` task gets its own loop.
+at most :data:`THREADS`), so that the event loop keeps answering while a task runs, and an
+``async def`` task gets its own loop. A service whose instances take one request at a time
+(``DISPATCHER_GCP_CONCURRENCY=1``: an ordered queue, or tasks declared with
+``concurrency=1``) runs a sync app's tasks on the event loop itself, as a plain endpoint
+would: no other request can be waiting, and the two hops between threads (about 150 us a
+push, measured by ``benchmarks/gcp.py``) are saved; a task's timeout then interrupts it
+when the loop runs in the main thread, as ``uvicorn`` runs it.
 
 The ASGI app is written here, not with Starlette: two routes need no framework, and measured by
 ``benchmarks/gcp.py`` Starlette cost each push about 25 us of request and response objects and
@@ -39,12 +44,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dispatcher.gcp")
 
+#: Worker threads running tasks at most: the requests Cloud Run sends one instance at once by
+#: default (the deploy policy's ``INSTANCE_CONCURRENCY``).
+THREADS = 40
+
 
 class Service:
-    """The token check in front of the receiver: what each route calls."""
+    """The token check in front of the receiver: what each route calls. ``concurrency`` is
+    the requests the instance is sent at once; ``on_loop`` says whether the routes run on the
+    event loop (one request at a time, and no ``async def`` task needing a loop of its own)."""
 
-    def __init__(self, verifier: TokenVerifier, receiver: PushReceiver) -> None:
-        self.verifier, self.receiver = verifier, receiver
+    def __init__(
+        self, verifier: TokenVerifier, receiver: PushReceiver, *, concurrency: int = THREADS
+    ) -> None:
+        self.verifier, self.receiver, self.concurrency = verifier, receiver, concurrency
+        self.on_loop = concurrency == 1 and not any(
+            task.is_async for task in receiver.app.tasks.values()
+        )
 
     def push(self, authorization: str | None, body: bytes, headers: Mapping[str, str]) -> Answer:
         """Verify, then run one Cloud Tasks push."""
@@ -94,17 +110,29 @@ def build_service(environ: Mapping[str, str] | None = None) -> Service:
         issuers=config.issuers,
         certificates=Certificates(config.certs_url),
     )
-    return Service(verifier, PushReceiver(app, backend))
+    return Service(verifier, PushReceiver(app, backend), concurrency=instance_concurrency(env))
+
+
+def instance_concurrency(environ: Mapping[str, str]) -> int:
+    """``$DISPATCHER_GCP_CONCURRENCY``: the requests one instance is sent at once (default
+    :data:`THREADS`)."""
+    from adapters.gcp.config import CONCURRENCY_ENV
+    from dispatcher.errors import BackendNotConfigured
+
+    text = environ.get(CONCURRENCY_ENV, "").strip()
+    if not text:
+        return THREADS
+    if not text.isdigit() or int(text) < 1:
+        raise BackendNotConfigured(
+            f"{CONCURRENCY_ENV} must be a whole number of requests, 1 or more (got {text!r})"
+        )
+    return int(text)
 
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-#: Worker threads running tasks: the requests Cloud Run sends one instance at once (the deploy
-#: policy's ``INSTANCE_CONCURRENCY``).
-THREADS = 40
 
 
 class ReceiverApp:
@@ -148,15 +176,23 @@ class ReceiverApp:
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
         }
-        answer = await self._workers().run(run, path, body, headers)
+        service = self._service
+        if service is None:  # the first request loads the app, off the loop
+            service = await self._workers().run(self.service)
+        if service.on_loop:
+            answer = run(service, path, body, headers)
+        else:
+            answer = await self._workers().run(run, service, path, body, headers)
         await _respond(send, answer)
 
-    def _push(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-        return self.service().push(headers.get("authorization"), body, headers)
+    def _push(self, service: Service, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        return service.push(headers.get("authorization"), body, headers)
 
-    def _schedule(self, path: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+    def _schedule(
+        self, service: Service, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Answer:
         task = unquote(path[len(SCHEDULE_PATH) + 1 :])
-        return self.service().schedule(headers.get("authorization"), task, headers)
+        return service.schedule(headers.get("authorization"), task, headers)
 
     def _workers(self) -> Workers:
         if self._pool is None:

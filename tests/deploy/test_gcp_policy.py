@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.gcp.config import CONCURRENCY_ENV
 from adapters.gcp.deploy.policy import POLICY, Decider, cpus
 from adapters.gcp.deploy.records import (
     RECORD_TYPES,
@@ -20,6 +21,7 @@ from adapters.gcp.deploy.records import (
     SchedulerJob,
     ServiceAccount,
     TasksQueue,
+    Text,
 )
 from adapters.gcp.deploy.terraform import TerraformRenderer
 from adapters.gcp.provision import Creator
@@ -55,6 +57,9 @@ def test_queues_take_their_tasks_rate_concurrency_and_order() -> None:
     assert inventory.max_concurrent_dispatches == 1
     service = decided.get(CloudRunService, "inventory-worker")
     assert (service.concurrency, service.max_instances) == (1, 1)
+    # each service's receiver learns it (and runs the tasks on its event loop at 1)
+    for each in decided.of_type(CloudRunService):
+        assert each.environment[CONCURRENCY_ENV] == Text(str(each.concurrency))
     orders = decided.get(TasksQueue, "orders")
     assert (orders.max_dispatches_per_second, orders.max_concurrent_dispatches) == (500.0, 1000)
     # charge's schedule has jitter: Cloud Tasks cannot follow it, the receiver re-creates

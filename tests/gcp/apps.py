@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,12 @@ def add(a: int, b: int) -> int:
     """A trivial task."""
     CALLS.append(("add", (a, b)))
     return a + b
+
+
+@app.task(queue="default", timeout=10)
+def where(key: str) -> None:
+    """Records the thread it runs in."""
+    CALLS.append(("where", (key, threading.current_thread().name)))
 
 
 @app.task(queue="default", timeout=10)

@@ -1,15 +1,26 @@
 """The ASGI app: Cloud Scheduler's pushes for periodic tasks (one send per slot), behind the
-same token check."""
+same token check; where tasks run (the event loop at one request at a time, else a worker
+thread)."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
+from adapters.gcp.config import CONCURRENCY_ENV
+from adapters.gcp.entrypoint import THREADS, Service, instance_concurrency
+from dispatcher import Dispatcher
+from dispatcher.errors import BackendNotConfigured
 from tests.gcp import apps
-from tests.gcp.conftest import Gcp, wait_for
+from tests.gcp.conftest import Gcp, Receiver, wait_for
+
+if TYPE_CHECKING:
+    from adapters.gcp.auth import TokenVerifier
+    from adapters.gcp.receiver import PushReceiver
 
 pytestmark = pytest.mark.emulator
 
@@ -37,3 +48,42 @@ def test_other_paths_and_methods_are_refused(gcp: Gcp) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 405 and refused.value.headers["Allow"] == "POST"
     assert apps.CALLS == []
+
+
+def test_one_request_at_a_time_runs_the_task_on_the_event_loop(
+    deployed: Gcp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(deployed.receiver_url.rsplit(":", 1)[1])
+    monkeypatch.setenv(CONCURRENCY_ENV, "1")
+    with Receiver(port) as receiver:
+        assert deployed.push(apps.where.message(("one",)).body)[0] == 200
+    monkeypatch.setenv(CONCURRENCY_ENV, "40")
+    with Receiver(port):
+        assert deployed.push(apps.where.message(("forty",)).body)[0] == 200
+    threads = dict(cast("list[tuple[str, str]]", [args for _, args in apps.CALLS]))
+    assert threads["one"] == receiver.thread.name  # uvicorn's loop ran it: no hop
+    assert threads["forty"].startswith("receiver-")  # the loop stays free for other requests
+
+
+def test_the_instance_concurrency_comes_from_the_environment() -> None:
+    assert instance_concurrency({}) == THREADS
+    assert instance_concurrency({CONCURRENCY_ENV: " 1 "}) == 1
+    for bad in ("0", "-3", "many", "2.5"):
+        with pytest.raises(BackendNotConfigured, match=f"{CONCURRENCY_ENV} must be a whole"):
+            instance_concurrency({CONCURRENCY_ENV: bad})
+
+
+def test_an_app_with_async_tasks_keeps_them_off_the_event_loop() -> None:
+    mixed = Dispatcher("mixed")
+
+    @mixed.task
+    async def fetch(url: str) -> str:  # needs an event loop of its own (a worker thread's)
+        return url
+
+    receiver = SimpleNamespace(app=mixed)
+    verifier = cast("TokenVerifier", None)
+    assert not Service(verifier, cast("PushReceiver", receiver), concurrency=1).on_loop
+    assert Service(
+        verifier, cast("PushReceiver", SimpleNamespace(app=apps.app)), concurrency=1
+    ).on_loop
+    assert not Service(verifier, cast("PushReceiver", SimpleNamespace(app=apps.app))).on_loop

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.gcp.config import CONCURRENCY_ENV
 from adapters.gcp.receiver import QueueRetry
 from dispatcher import Status
 from dispatcher.backend import Cause
@@ -199,4 +200,28 @@ def test_a_receiver_killed_mid_task_loses_nothing(deployed: Gcp, tmp_path: Path)
     finally:
         second.terminate()
         second.wait(timeout=10)
+    assert deployed.backend.dead_letters.entries() == []
+
+
+@pytest.mark.slow
+def test_one_request_at_a_time_a_task_past_its_timeout_is_interrupted(
+    deployed: Gcp, tmp_path: Path
+) -> None:
+    # uvicorn runs the loop in its main thread: on the loop, the task's timeout (2 s) cuts the
+    # first run's 30 s sleep short, and the retry finishes long before the sleep would have.
+    marker = tmp_path / "started"
+    port = int(deployed.receiver_url.rsplit(":", 1)[1])
+    command = [
+        sys.executable, "-m", "uvicorn", "adapters.gcp.entrypoint:app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
+    ]  # fmt: skip
+    served = subprocess.Popen(command, env={**os.environ, CONCURRENCY_ENV: "1"})
+    try:
+        started = time.monotonic()
+        handle = apps.slow_once.delay(str(marker))
+        assert handle.result(timeout=25) == "done"
+        assert time.monotonic() - started < 20
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
     assert deployed.backend.dead_letters.entries() == []

@@ -70,6 +70,7 @@ from typing import Any
 from adapters.gcp.config import (
     BUCKET,
     BUCKET_ENV,
+    CONCURRENCY_ENV,
     SCHEDULE_PATH,
     SERVICE_ACCOUNT_ENV,
     SERVICE_URL_ENV,
@@ -548,6 +549,7 @@ class Decider:
         environment = {
             naming.APP_ENV: Text(self.deployment.app_reference),
             **self.environment(),
+            CONCURRENCY_ENV: Text(str(decided.instance_concurrency)),
         }
         memory = worker.memory_mb
         return [

@@ -407,6 +407,11 @@ resource "google_cloud_run_v2_service" "inventory_worker" {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
       }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "1"
+      }
     }
   }
 }
@@ -524,6 +529,11 @@ resource "google_cloud_run_v2_service" "notifications_worker" {
       env {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
+      }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "40"
       }
     }
   }
@@ -643,6 +653,11 @@ resource "google_cloud_run_v2_service" "orders_worker" {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
       }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "40"
+      }
     }
   }
 }
@@ -761,6 +776,11 @@ resource "google_cloud_run_v2_service" "payments_worker" {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
       }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "40"
+      }
     }
   }
 }
@@ -878,6 +898,11 @@ resource "google_cloud_run_v2_service" "reports_worker" {
       env {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
+      }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "40"
       }
     }
   }
@@ -1019,6 +1044,11 @@ resource "google_cloud_run_v2_service" "shipping_worker" {
       env {
         name  = "DISPATCHER_GCP_BUCKET"
         value = local.bucket
+      }
+
+      env {
+        name  = "DISPATCHER_GCP_CONCURRENCY"
+        value = "40"
       }
     }
   }
