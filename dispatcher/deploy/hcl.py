@@ -9,9 +9,12 @@ their ``=`` aligned, as ``terraform fmt`` does.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from dispatcher.deploy.policy import Skip
 
 INDENT = "  "
 
@@ -134,3 +137,8 @@ def block(item: Block, depth: int) -> str:
 def document(blocks: Sequence[Block]) -> str:
     """A whole file: top-level blocks separated by one blank line."""
     return "\n".join(block(b, 0) for b in blocks)
+
+
+def checkov_comments(skips: Iterable[Skip]) -> list[Item]:
+    """checkov's skip annotations: one ``checkov:skip=CHECK:REASON`` comment per check."""
+    return [Comment(f"checkov:skip={s.check}:{s.reason}") for s in skips]

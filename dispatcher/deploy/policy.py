@@ -11,6 +11,7 @@ writers only print. Nothing here knows a provider: a policy is found through its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,15 @@ from dispatcher.deploy.errors import UndeployableApp
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
     from dispatcher.deploy.model import Deployment
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A checkov check that does not fit a resource, skipped in the generated file with the
+    reason (every provider's records carry their own)."""
+
+    check: str
+    reason: str
 
 
 class FunctionLimits(BaseModel):

@@ -30,13 +30,13 @@ from adapters.aws.deploy.records import (
     ScheduleGroup,
     ScheduleRule,
     SchedulesArn,
-    Skip,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
     Stage,
     Statement,
 )
+from dispatcher.deploy.policy import Skip
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template, to_yaml
 from dispatcher.naming import Name

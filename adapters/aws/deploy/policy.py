@@ -95,7 +95,6 @@ from adapters.aws.deploy.records import (
     ScheduleRule,
     SchedulesArn,
     ScheduleSender,
-    Skip,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
@@ -126,7 +125,7 @@ from dispatcher.deploy.model import (
     Worker,
 )
 from dispatcher.deploy.package import PackagingError
-from dispatcher.deploy.policy import DeploySettings, FunctionLimits
+from dispatcher.deploy.policy import DeploySettings, FunctionLimits, Skip
 
 DAY = 86_400
 LIMITS = FunctionLimits(

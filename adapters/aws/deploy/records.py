@@ -17,15 +17,8 @@ from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from dispatcher.deploy.model import Deployment
+from dispatcher.deploy.policy import Skip
 from dispatcher.naming import Name
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A checkov check that does not fit, skipped in the generated file with the reason."""
-
-    check: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)

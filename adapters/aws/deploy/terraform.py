@@ -28,7 +28,6 @@ from adapters.aws.deploy.records import (
     ScheduleGroup,
     ScheduleRule,
     SchedulesArn,
-    Skip,
     SqsDeadLetterQueue,
     SqsQueue,
     SqsQueuePolicy,
@@ -37,7 +36,16 @@ from adapters.aws.deploy.records import (
 )
 from adapters.aws.package import TERRAFORM_RUNTIMES
 from dispatcher.deploy.errors import UnsupportedResource
-from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, Value, document, value
+from dispatcher.deploy.hcl import (
+    Attribute,
+    Block,
+    Expr,
+    Item,
+    Value,
+    checkov_comments,
+    document,
+    value,
+)
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template
 from dispatcher.naming import Name
@@ -139,11 +147,6 @@ def output(name: str, description: str, expression: str) -> Block:
     )
 
 
-def comments(skips: tuple[Skip, ...]) -> list[Item]:
-    """checkov's skip annotations."""
-    return [Comment(f"checkov:skip={s.check}:{s.reason}") for s in skips]
-
-
 def resource(kind: str, name: str, *items: Item) -> Block:
     """A ``resource`` block."""
     return Block("resource", (kind, name), list(items))
@@ -196,7 +199,7 @@ class TerraformRenderer(Renderer[Blocks]):
 
     def dead_letter_queue(self, record: SqsDeadLetterQueue, plan: AwsPlan) -> Blocks:
         """An ``aws_sqs_queue``."""
-        items = [*comments(record.skips), *queue_attributes(record)]
+        items = [*checkov_comments(record.skips), *queue_attributes(record)]
         return [resource("aws_sqs_queue", snake(record.name), *items)]
 
     def queue(self, record: SqsQueue, plan: AwsPlan) -> Blocks:
@@ -207,7 +210,7 @@ class TerraformRenderer(Renderer[Blocks]):
             "maxReceiveCount": record.redrive.max_receive_count,
         }
         items = [
-            *comments(record.skips),
+            *checkov_comments(record.skips),
             *queue_attributes(record),
             Attribute("redrive_policy", Expr(f"jsonencode({value(redrive, 1)})")),
         ]
@@ -258,7 +261,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "aws_dynamodb_table",
                 snake(record.name),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", name_expr(record.table_name)),
                 Attribute("billing_mode", record.billing_mode),
                 Attribute("hash_key", record.key),
@@ -290,7 +293,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "aws_s3_bucket",
                 name,
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("bucket", name_expr(record.bucket_name)),
             ),
             resource(
@@ -438,7 +441,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "aws_cloudwatch_log_group",
                 snake(record.name),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", name_expr(record.function_name, record.prefix)),
                 Attribute("retention_in_days", record.retention_days),
             )
@@ -447,7 +450,7 @@ class TerraformRenderer(Renderer[Blocks]):
     def function(self, record: LambdaFunction, plan: AwsPlan) -> Blocks:
         """An ``aws_lambda_function`` from the zip given as ``var.lambda_package``."""
         items: list[Item] = [
-            *comments(record.skips),
+            *checkov_comments(record.skips),
             Attribute("function_name", name_expr(record.function_name)),
             Attribute("description", record.description),
             Attribute("role", Expr(f"{address(IamRole, record.role)}.arn")),

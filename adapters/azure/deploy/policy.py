@@ -93,7 +93,6 @@ from adapters.azure.deploy.records import (
     ResourceGroup,
     RoleAssignment,
     Setting,
-    Skip,
     StageSetting,
     StorageAccount,
     StorageContainer,
@@ -122,7 +121,7 @@ from dispatcher.deploy.model import (
     Worker,
 )
 from dispatcher.deploy.package import PackagingError
-from dispatcher.deploy.policy import DeploySettings, FunctionLimits
+from dispatcher.deploy.policy import DeploySettings, FunctionLimits, Skip
 from dispatcher.errors import Unsupported
 from dispatcher.options import Schedule as ScheduleOption
 

@@ -17,14 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, TypeVar
 
 from dispatcher.deploy.model import Deployment
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A checkov check that does not fit, skipped in the generated file with the reason."""
-
-    check: str
-    reason: str
+from dispatcher.deploy.policy import Skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from adapters.azure.deploy.records import (
     ResourceGroup,
     RoleAssignment,
     Setting,
-    Skip,
     StageSetting,
     StorageAccount,
     StorageContainer,
@@ -37,7 +36,16 @@ from adapters.azure.deploy.records import (
     UserIdentity,
 )
 from adapters.azure.names import MAX_STAGE_LENGTH, STAGE_PATTERN
-from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, Value, document
+from dispatcher.deploy.hcl import (
+    Attribute,
+    Block,
+    Comment,
+    Expr,
+    Item,
+    Value,
+    checkov_comments,
+    document,
+)
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template
 
@@ -113,11 +121,6 @@ def setting(value: Setting | StageSetting) -> Value:
     return Expr('"' + value.template.format(f"${{{attribute}}}") + '"')
 
 
-def comments(skips: tuple[Skip, ...]) -> list[Item]:
-    """checkov's skip annotations."""
-    return [Comment(f"checkov:skip={s.check}:{s.reason}") for s in skips]
-
-
 def resource(kind: str, name: str, *items: Item) -> Block:
     """A ``resource`` block."""
     return Block("resource", (kind, name), list(items))
@@ -189,7 +192,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "azurerm_storage_account",
                 snake(record.name),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", spelled(record.account)),
                 *placed(group),
                 Attribute("account_kind", record.kind),
@@ -243,7 +246,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "azurerm_storage_table",
                 snake(record.name),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", spelled(record.table)),
                 Attribute("storage_account_id", Expr(f"{_account_address(plan)}.id")),
             )
@@ -256,7 +259,7 @@ class TerraformRenderer(Renderer[Blocks]):
                 "azurerm_storage_container",
                 snake(record.name),
                 Comment(f"Holds {record.holds}."),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", spelled(record.container)),
                 Attribute("storage_account_id", Expr(f"{_account_address(plan)}.id")),
                 Attribute("container_access_type", "private"),
@@ -377,7 +380,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "azurerm_service_plan",
                 snake(record.name),
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Attribute("name", spelled(record.plan)),
                 *placed(_group(plan)),
                 Attribute("os_type", record.os_type),

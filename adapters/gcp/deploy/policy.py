@@ -98,7 +98,6 @@ from adapters.gcp.deploy.records import (
     ServiceAccount,
     ServiceUrlTemplate,
     Setting,
-    Skip,
     Stage,
     TasksQueue,
     Text,
@@ -131,7 +130,7 @@ from dispatcher.deploy.model import (
     Worker,
 )
 from dispatcher.deploy.package import PackagingError
-from dispatcher.deploy.policy import DeploySettings, FunctionLimits
+from dispatcher.deploy.policy import DeploySettings, FunctionLimits, Skip
 
 DAY = 86_400
 MIB = 1024

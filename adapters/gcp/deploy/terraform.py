@@ -30,12 +30,20 @@ from adapters.gcp.deploy.records import (
     ServiceAccount,
     ServiceUrlTemplate,
     Setting,
-    Skip,
     Stage,
     TasksQueue,
     Text,
 )
-from dispatcher.deploy.hcl import Attribute, Block, Comment, Expr, Item, document, quote
+from dispatcher.deploy.hcl import (
+    Attribute,
+    Block,
+    Comment,
+    Expr,
+    Item,
+    checkov_comments,
+    document,
+    quote,
+)
 from dispatcher.deploy.render import Renderer
 from dispatcher.deploy.text import render_template
 from dispatcher.naming import MAX_STAGE_LENGTH, STAGE_PATTERN, Name
@@ -110,11 +118,6 @@ def service_url(service: str) -> Expr:
     """The deterministic URL of a service record."""
     name = f"{address(CloudRunService, service)}.name"
     return Expr(f'replace(local.service_url, "{{service}}", {name})')
-
-
-def comments(skips: tuple[Skip, ...]) -> list[Item]:
-    """checkov's skip annotations."""
-    return [Comment(f"checkov:skip={s.check}:{s.reason}") for s in skips]
 
 
 def resource(kind: str, name: str, *items: Item) -> Block:
@@ -207,7 +210,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "google_storage_bucket",
                 name,
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Comment(f"The app's bucket: {record.description}"),
                 Attribute("name", Expr("local.bucket")),
                 Attribute("location", Expr("var.region")),
@@ -293,7 +296,7 @@ class TerraformRenderer(Renderer[Blocks]):
             resource(
                 "google_cloud_run_v2_service",
                 name,
-                *comments(record.skips),
+                *checkov_comments(record.skips),
                 Comment(record.description),
                 Attribute("name", name_expr(record.service)),
                 Attribute("location", Expr("var.region")),
