@@ -182,6 +182,11 @@ class TaskResult:
     root_id: str | None = None
     updated_at: datetime
 
+    @classmethod
+    def revoked(cls, message_id: str, task: str, at: datetime) -> TaskResult:
+        """The mark ``dispatcher revoke`` leaves: a worker acknowledges the message unrun."""
+        return cls(id=message_id, task=task, status=Status.REVOKED, reason="revoked", updated_at=at)
+
     def to_json(self) -> str:
         """The record as a JSON object (for stores that keep documents)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}

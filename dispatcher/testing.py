@@ -26,7 +26,6 @@ from dispatcher.backend import (
     Receipt,
     RetryLater,
     SendFailure,
-    Status,
     TaskResult,
 )
 from dispatcher.operations import DeadLetterEntry, QueueStat
@@ -121,13 +120,7 @@ class InMemoryBackend:
     def revoke(self, message_id: str, task: str) -> None:
         """Record it revoked and drop it from the queue."""
         self.results.save(
-            TaskResult(
-                id=message_id,
-                task=task,
-                status=Status.REVOKED,
-                reason="revoked",
-                updated_at=datetime.fromtimestamp(self.now, UTC),
-            )
+            TaskResult.revoked(message_id, task, datetime.fromtimestamp(self.now, UTC))
         )
         self._due = [item for item in self._due if item[2].envelope.id != message_id]
         heapq.heapify(self._due)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from adapters.aws.errors import translated
-from dispatcher.backend import Status, TaskResult
+from dispatcher.backend import TaskResult
 from dispatcher.operations import QueueStat
 
 if TYPE_CHECKING:
@@ -50,15 +50,7 @@ def knows(backend: AwsBackend, message_id: str) -> bool | None:
 def revoke(backend: AwsBackend, message_id: str, task: str) -> None:
     """Record ``message_id`` as revoked; the handler acknowledges it without running when
     it arrives (SQS cannot delete a message by id)."""
-    backend.results.save(
-        TaskResult(
-            id=message_id,
-            task=task,
-            status=Status.REVOKED,
-            reason="revoked",
-            updated_at=datetime.now(UTC),
-        )
-    )
+    backend.results.save(TaskResult.revoked(message_id, task, datetime.now(UTC)))
 
 
 def purge(backend: AwsBackend, queue: str) -> int | None:

@@ -37,7 +37,7 @@ from adapters.azure.errors import translate, translated
 from adapters.azure.payloads import ClaimChecks
 from adapters.azure.results import TableResults
 from adapters.azure.tables import Entities, SdkEntities
-from dispatcher.backend import Outgoing, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Outgoing, Receipt, SendFailure, TaskResult
 from dispatcher.envelope import new_id
 from dispatcher.errors import (
     BackendError,
@@ -271,15 +271,7 @@ class AzureBackend:
         The message itself stays on its queue until then (Azure deletes a message only with
         the pop receipt of a receive, which a delayed or running message cannot give)."""
         now = self.clock()
-        self.results.save(
-            TaskResult(
-                id=message_id,
-                task=task,
-                status=Status.REVOKED,
-                reason="revoked",
-                updated_at=datetime.fromtimestamp(now, UTC),
-            )
-        )
+        self.results.save(TaskResult.revoked(message_id, task, datetime.fromtimestamp(now, UTC)))
 
     def purge(self, queue: str) -> int | None:
         """Clear task queue ``queue``; Azure's approximate count of what was on it."""

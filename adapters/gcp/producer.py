@@ -42,7 +42,7 @@ from adapters.gcp.payloads import HEADER as CLAIM_CHECK_HEADER
 from adapters.gcp.payloads import ClaimChecks
 from adapters.gcp.results import GcsResults
 from dispatcher.app import DEFAULT_MAX_DELAY
-from dispatcher.backend import Outgoing, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Outgoing, Receipt, SendFailure, TaskResult
 from dispatcher.errors import (
     BackendError,
     BackendNotConfigured,
@@ -302,15 +302,7 @@ class GcpBackend:
     def revoke(self, message_id: str, task: str) -> None:
         """Record ``revoked`` (the receiver acknowledges such a task without running it),
         then delete its Cloud Tasks task if it can be found (DeleteTask)."""
-        self.results.save(
-            TaskResult(
-                id=message_id,
-                task=task,
-                status=Status.REVOKED,
-                reason="revoked",
-                updated_at=datetime.now(UTC),
-            )
-        )
+        self.results.save(TaskResult.revoked(message_id, task, datetime.now(UTC)))
         declared = self.app.tasks.get(task)
         if declared is None:
             return

@@ -30,7 +30,7 @@ from adapters.local.doorbell import Doorbell
 from adapters.local.errors import translated
 from adapters.local.queue import LocalDelivery
 from adapters.local.results import LocalResults
-from dispatcher.backend import Delivery, Outcome, Outgoing, Receipt, SendFailure, Status, TaskResult
+from dispatcher.backend import Delivery, Outcome, Outgoing, Receipt, SendFailure, TaskResult
 from dispatcher.operations import QueueStat
 
 if TYPE_CHECKING:
@@ -319,13 +319,7 @@ class LocalBackend:
         """Record ``message_id`` as revoked and delete it from its queue unless a worker holds
         it (a running task is not interrupted; its own result then replaces the mark)."""
         now = time.time()
-        record = TaskResult(
-            id=message_id,
-            task=task,
-            status=Status.REVOKED,
-            reason="revoked",
-            updated_at=datetime.fromtimestamp(now, UTC),
-        )
+        record = TaskResult.revoked(message_id, task, datetime.fromtimestamp(now, UTC))
         with self.transaction() as db:
             results.save(db, [record])
             for seq, queue_name, group_key, parked in db.execute(
