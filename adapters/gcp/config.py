@@ -32,8 +32,8 @@ same app module runs on the emulators and in the cloud:
 ``DISPATCHER_GCP_CONCURRENCY``
     The requests Cloud Run sends one instance of the service at once (its
     ``max_instance_request_concurrency``, which the generated infrastructure sets from the
-    queue's tasks and passes here); default 40. At 1 the receiver runs a sync app's tasks on
-    its event loop, since no other request can be waiting (see :mod:`adapters.gcp.entrypoint`).
+    queue's tasks and passes here); default 40. At 1 the receiver runs the tasks in its event
+    loop's thread, since no other request can be waiting (see :mod:`adapters.gcp.entrypoint`).
 ``DISPATCHER_GCP_SIGNING_KEY``
     Emulators only: a PEM private key with which the producer signs the OIDC token itself,
     since the Cloud Tasks emulator sends none (``dispatcher emulate gcp`` makes one).

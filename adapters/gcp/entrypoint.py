@@ -13,10 +13,13 @@ Task code runs in a pool of worker threads (as many as Cloud Run sends the insta
 at most :data:`THREADS`), so that the event loop keeps answering while a task runs, and an
 ``async def`` task gets its own loop. A service whose instances take one request at a time
 (``DISPATCHER_GCP_CONCURRENCY=1``: an ordered queue, or tasks declared with
-``concurrency=1``) runs a sync app's tasks on the event loop itself, as a plain endpoint
-would: no other request can be waiting, and the two hops between threads (about 150 us a
-push, measured by ``benchmarks/gcp.py``) are saved; a task's timeout then interrupts it
-when the loop runs in the main thread, as ``uvicorn`` runs it.
+``concurrency=1``) runs the tasks in the event loop's thread, as a plain endpoint would: no
+other request can be waiting, and the two hops between threads (about 150 us a push,
+measured by ``benchmarks/gcp.py``) are saved. The task runs as it would in a worker thread:
+the serving loop is hidden from it meanwhile (``asyncio``'s running-loop marker, the hook
+alternative loops such as uvloop set), so that an ``async def`` task gets its own loop and a
+sync task may call ``asyncio.run``; and its timeout interrupts it when that thread is the
+main thread, as ``uvicorn`` runs it.
 
 The ASGI app is written here, not with Starlette: two routes need no framework, and measured by
 ``benchmarks/gcp.py`` Starlette cost each push about 25 us of request and response objects and
@@ -27,6 +30,7 @@ against 79 us on our machine).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -51,16 +55,14 @@ THREADS = 40
 
 class Service:
     """The token check in front of the receiver: what each route calls. ``concurrency`` is
-    the requests the instance is sent at once; ``on_loop`` says whether the routes run on the
-    event loop (one request at a time, and no ``async def`` task needing a loop of its own)."""
+    the requests the instance is sent at once; at 1 the routes run in the event loop's
+    thread (``on_loop``)."""
 
     def __init__(
         self, verifier: TokenVerifier, receiver: PushReceiver, *, concurrency: int = THREADS
     ) -> None:
         self.verifier, self.receiver, self.concurrency = verifier, receiver, concurrency
-        self.on_loop = concurrency == 1 and not any(
-            task.is_async for task in receiver.app.tasks.values()
-        )
+        self.on_loop = concurrency == 1
 
     def push(self, authorization: str | None, body: bytes, headers: Mapping[str, str]) -> Answer:
         """Verify, then run one Cloud Tasks push."""
@@ -136,8 +138,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class ReceiverApp:
-    """The ASGI app: the two routes, the token check and the receiver in a worker thread.
-    ``build`` makes the :class:`Service` on the first request."""
+    """The ASGI app: the two routes, the token check and the receiver, in a worker thread
+    unless the service runs on the loop (see the module). ``build`` makes the
+    :class:`Service` on the first request, in a worker thread."""
 
     def __init__(self, build: Callable[[], Service] = build_service) -> None:
         self._build = build
@@ -180,7 +183,7 @@ class ReceiverApp:
         if service is None:  # the first request loads the app, off the loop
             service = await self._workers().run(self.service)
         if service.on_loop:
-            answer = run(service, path, body, headers)
+            answer = _beside_the_loop(run, service, path, body, headers)
         else:
             answer = await self._workers().run(run, service, path, body, headers)
         await _respond(send, answer)
@@ -200,6 +203,17 @@ class ReceiverApp:
                 if self._pool is None:
                     self._pool = Workers(THREADS, "receiver")
         return self._pool
+
+
+def _beside_the_loop(run: Callable[..., Answer], *args: Any) -> Answer:
+    """``run(*args)`` in the running loop's thread, the loop hidden from it meanwhile (as in a
+    worker thread, the code it calls may start an event loop of its own)."""
+    serving = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        return run(*args)
+    finally:
+        asyncio.events._set_running_loop(serving)
 
 
 def create_app(build: Callable[[], Service] = build_service) -> ReceiverApp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -26,6 +27,25 @@ def add(a: int, b: int) -> int:
 def where(key: str) -> None:
     """Records the thread it runs in."""
     CALLS.append(("where", (key, threading.current_thread().name)))
+
+
+@app.task(queue="default", timeout=10)
+def with_asyncio_run(key: str) -> str:
+    """A sync task that runs a coroutine of its own (asyncio.run), as code calling an async
+    library from sync code does."""
+    return asyncio.run(_echo(key))
+
+
+@app.task(queue="default", timeout=10)
+async def coroutine(key: str) -> str:
+    """An ``async def`` task."""
+    return await _echo(key)
+
+
+async def _echo(key: str) -> str:
+    await asyncio.sleep(0.01)
+    CALLS.append(("echo", (key, threading.current_thread().name)))
+    return key
 
 
 @app.task(queue="default", timeout=10)

@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import pytest
 
 from adapters.gcp.config import CONCURRENCY_ENV
-from adapters.gcp.entrypoint import THREADS, Service, instance_concurrency
-from dispatcher import Dispatcher
+from adapters.gcp.entrypoint import THREADS, instance_concurrency
 from dispatcher.errors import BackendNotConfigured
 from tests.gcp import apps
 from tests.gcp.conftest import Gcp, Receiver, wait_for
-
-if TYPE_CHECKING:
-    from adapters.gcp.auth import TokenVerifier
-    from adapters.gcp.receiver import PushReceiver
 
 pytestmark = pytest.mark.emulator
 
@@ -73,17 +67,22 @@ def test_the_instance_concurrency_comes_from_the_environment() -> None:
             instance_concurrency({CONCURRENCY_ENV: bad})
 
 
-def test_an_app_with_async_tasks_keeps_them_off_the_event_loop() -> None:
-    mixed = Dispatcher("mixed")
-
-    @mixed.task
-    async def fetch(url: str) -> str:  # needs an event loop of its own (a worker thread's)
-        return url
-
-    receiver = SimpleNamespace(app=mixed)
-    verifier = cast("TokenVerifier", None)
-    assert not Service(verifier, cast("PushReceiver", receiver), concurrency=1).on_loop
-    assert Service(
-        verifier, cast("PushReceiver", SimpleNamespace(app=apps.app)), concurrency=1
-    ).on_loop
-    assert not Service(verifier, cast("PushReceiver", SimpleNamespace(app=apps.app))).on_loop
+def test_beside_the_loop_a_task_may_run_an_event_loop_of_its_own(
+    deployed: Gcp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(deployed.receiver_url.rsplit(":", 1)[1])
+    monkeypatch.setenv(CONCURRENCY_ENV, "1")
+    with Receiver(port) as receiver:
+        for task, key in ((apps.with_asyncio_run, "sync"), (apps.coroutine, "async")):
+            message = task.message((key,))
+            assert deployed.push(message.body) == (200, "done")
+            assert deployed.backend.results.get(message.envelope.id).value == key  # type: ignore[union-attr]
+        assert deployed.push(apps.where.message(("after",)).body)[0] == 200  # the loop serves on
+    threads = {
+        args[0]: args[1] for _, args in cast("list[tuple[str, tuple[str, str]]]", apps.CALLS)
+    }
+    assert threads == {
+        "sync": receiver.thread.name,
+        "async": receiver.thread.name,
+        "after": receiver.thread.name,
+    }
