@@ -73,16 +73,29 @@ class Receiver:
         self.thread.join(timeout=10)
 
     def build(self) -> None:
-        """Make the receiver load the app now, as it starts (an unauthenticated push,
-        refused): loading it puts the receiver's own backend on the app, closing the one in
-        use, which must not happen while a test is calling it."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{settings.SCHEDULE_PATH}/warm-up", data=b"", method="POST"
-        )
+        """Make the receiver load the app now, as it starts: loading it puts the receiver's
+        own backend on the app, closing the one in use, which must not happen while a test is
+        calling it."""
+        loaded(self.port)
+
+
+def loaded(port: int, timeout: float = 30.0) -> None:
+    """Wait until the receiver on ``port`` listens, and make it load the app (an
+    unauthenticated push, refused). A task sent before would be pushed to a closed port by the
+    emulator, which counts every refused push as a retry."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{settings.SCHEDULE_PATH}/warm-up", data=b"", method="POST"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            urllib.request.urlopen(request, timeout=30).close()
+            urllib.request.urlopen(request, timeout=timeout).close()
         except urllib.error.HTTPError as error:
             assert error.code == 401, error.code
+            return
+        except urllib.error.URLError:  # not listening yet
+            assert time.monotonic() < deadline, f"no receiver on port {port}"
+            time.sleep(0.05)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from adapters.gcp.receiver import QueueRetry
 from dispatcher import Status
 from dispatcher.backend import Cause
 from tests.gcp import apps
-from tests.gcp.conftest import Gcp, body_of, wait_for
+from tests.gcp.conftest import Gcp, body_of, loaded, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -217,6 +217,7 @@ def test_one_request_at_a_time_a_task_past_its_timeout_is_interrupted(
     ]  # fmt: skip
     served = subprocess.Popen(command, env={**os.environ, CONCURRENCY_ENV: "1"})
     try:
+        loaded(port)  # the task's three attempts are all the receiver's
         started = time.monotonic()
         handle = apps.slow_once.delay(str(marker))
         assert handle.result(timeout=25) == "done"
