@@ -24,9 +24,18 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    NamedTuple,
+    Protocol,
+    runtime_checkable,
+)
+
+from dispatcher.records import Record, setattr_
 
 if TYPE_CHECKING:
     from dispatcher.envelope import Envelope
@@ -35,18 +44,35 @@ if TYPE_CHECKING:
 # --- sending ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(Record):
     """A message ready to send: the envelope, its encoded bytes, where to and after how long,
     and what a backend needs to know of its task without reading the app: whether its queue
     is ``ordered``, the task's ``timeout`` (s), and its ordering group and dedup keys."""
 
+    FIELDS = ("envelope", "body", "queue", "delay", "ordered", "timeout")
+    __slots__ = FIELDS
     envelope: Envelope
     body: bytes
     queue: str
-    delay: float = 0.0
-    ordered: bool = False
-    timeout: float = 60.0
+    delay: float
+    ordered: bool
+    timeout: float
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        body: bytes,
+        queue: str,
+        delay: float = 0.0,
+        ordered: bool = False,
+        timeout: float = 60.0,
+    ) -> None:
+        setattr_(self, "envelope", envelope)
+        setattr_(self, "body", body)
+        setattr_(self, "queue", queue)
+        setattr_(self, "delay", delay)
+        setattr_(self, "ordered", ordered)
+        setattr_(self, "timeout", timeout)
 
     @property
     def task(self) -> str:
@@ -87,15 +113,30 @@ class SendFailure(NamedTuple):
 # --- receiving -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(Record):
     """A message as received: raw body plus how many times the backend has delivered it."""
 
+    FIELDS: ClassVar[tuple[str, ...]] = ("body", "receive_count", "queue", "backend_id", "meta")
+    __slots__ = FIELDS
     body: bytes
-    receive_count: int = 1
-    queue: str = ""
-    backend_id: str = ""
-    meta: dict[str, str] = field(default_factory=dict)
+    receive_count: int
+    queue: str
+    backend_id: str
+    meta: dict[str, str]
+
+    def __init__(
+        self,
+        body: bytes,
+        receive_count: int = 1,
+        queue: str = "",
+        backend_id: str = "",
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        setattr_(self, "body", body)
+        setattr_(self, "receive_count", receive_count)
+        setattr_(self, "queue", queue)
+        setattr_(self, "backend_id", backend_id)
+        setattr_(self, "meta", {} if meta is None else meta)
 
 
 class Cause(enum.StrEnum):
@@ -166,21 +207,61 @@ class Status(enum.StrEnum):
         return self in (Status.SUCCEEDED, Status.FAILED, Status.REVOKED)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskResult:
+class TaskResult(Record):
     """What a result store keeps about one invocation. ``value`` is a JSON value."""
 
+    FIELDS = (
+        "id",
+        "task",
+        "status",
+        "value",
+        "error_type",
+        "error_message",
+        "traceback",
+        "reason",
+        "attempt",
+        "root_id",
+        "updated_at",
+    )
+    __slots__ = FIELDS
     id: str
     task: str
     status: Status
-    value: Any = None
-    error_type: str | None = None
-    error_message: str | None = None
-    traceback: str | None = None
-    reason: str | None = None
-    attempt: int = 1
-    root_id: str | None = None
+    value: Any
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    reason: str | None
+    attempt: int
+    root_id: str | None
     updated_at: datetime
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        task: str,
+        status: Status,
+        value: Any = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        traceback: str | None = None,
+        reason: str | None = None,
+        attempt: int = 1,
+        root_id: str | None = None,
+        updated_at: datetime,
+    ) -> None:
+        setattr_(self, "id", id)
+        setattr_(self, "task", task)
+        setattr_(self, "status", status)
+        setattr_(self, "value", value)
+        setattr_(self, "error_type", error_type)
+        setattr_(self, "error_message", error_message)
+        setattr_(self, "traceback", traceback)
+        setattr_(self, "reason", reason)
+        setattr_(self, "attempt", attempt)
+        setattr_(self, "root_id", root_id)
+        setattr_(self, "updated_at", updated_at)
 
     @classmethod
     def revoked(cls, message_id: str, task: str, at: datetime) -> TaskResult:
@@ -189,7 +270,7 @@ class TaskResult:
 
     def to_json(self) -> str:
         """The record as a JSON object (for stores that keep documents)."""
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.FIELDS}
         data["updated_at"] = self.updated_at.isoformat()
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 

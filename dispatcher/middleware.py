@@ -26,7 +26,6 @@ so a middleware costs nothing where it does nothing (a Lambda cold start include
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,23 +40,58 @@ if TYPE_CHECKING:
 HOOKS = ("before_send", "after_send", "before_run", "after_run", "on_retry", "on_dead_letter")
 
 
-@dataclass(slots=True, kw_only=True)
 class Draft:
     """A call on its way to becoming an envelope; ``before_send`` hooks may change it. The
     envelope is built (and checked) once, after every hook ran."""
 
-    task: str
-    queue: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    eta: datetime | None
-    expires_at: datetime | None
-    dedup_key: str | None
-    group_key: str | None
-    headers: dict[str, str] = field(default_factory=dict)
-    traceparent: str | None = None
-    parent_id: str | None = None
-    root_id: str | None = None
+    FIELDS = (
+        "task",
+        "queue",
+        "args",
+        "kwargs",
+        "eta",
+        "expires_at",
+        "dedup_key",
+        "group_key",
+        "headers",
+        "traceparent",
+        "parent_id",
+        "root_id",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        queue: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        eta: datetime | None,
+        expires_at: datetime | None,
+        dedup_key: str | None,
+        group_key: str | None,
+        headers: dict[str, str] | None = None,
+        traceparent: str | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+    ) -> None:
+        self.task = task
+        self.queue = queue
+        self.args = args
+        self.kwargs = kwargs
+        self.eta = eta
+        self.expires_at = expires_at
+        self.dedup_key = dedup_key
+        self.group_key = group_key
+        self.headers = {} if headers is None else headers
+        self.traceparent = traceparent
+        self.parent_id = parent_id
+        self.root_id = root_id
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"Draft({shown})"
 
 
 class Middleware:

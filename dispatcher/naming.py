@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+
+from dispatcher.records import Record, setattr_
 
 #: The environment variable that tells a cloud function which app to load (``module:attr``).
 APP_ENV = "DISPATCHER_APP"
@@ -78,18 +79,25 @@ def prefix(app: str, stage: str | None = None) -> str:
     return f"{app}-{stage}" if stage else app
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(Record):
     """A resource name of ``app`` before its deployment is known:
     ``{app}[-{stage}]-{part}[-{account}-{region}]{suffix}``.
 
     ``scoped`` names end with the account and the region (names that must be unique across
     accounts); ``suffix`` is a provider's fixed ending (``.fifo`` for an SQS FIFO queue)."""
 
+    FIELDS = ("app", "part", "suffix", "scoped")
+    __slots__ = FIELDS
     app: str
     part: str
-    suffix: str = ""
-    scoped: bool = False
+    suffix: str
+    scoped: bool
+
+    def __init__(self, app: str, part: str, suffix: str = "", scoped: bool = False) -> None:
+        setattr_(self, "app", app)
+        setattr_(self, "part", part)
+        setattr_(self, "suffix", suffix)
+        setattr_(self, "scoped", scoped)
 
     def render(self, stage: str, account: str = "", region: str = "") -> str:
         """The name with the stage, account and region given as text: ``stage`` is what

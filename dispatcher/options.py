@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher import checks
 from dispatcher.errors import InvalidField, InvalidTaskOption
+from dispatcher.records import Record, setattr_
 from dispatcher.retry import DEFAULT_RETRY, Retry
 
 QUEUE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
@@ -22,16 +22,17 @@ _UNIT_SECONDS |= {"h": 3600, "hour": 3600}
 KeySource = str | Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
+class RateLimit(Record):
     """At most ``count`` runs per ``per`` seconds."""
 
+    FIELDS = ("count", "per")
+    __slots__ = FIELDS
     count: int
     per: float
 
-    def __post_init__(self) -> None:
-        checks.integer("count", self.count, ge=1)
-        object.__setattr__(self, "per", checks.number("per", self.per, gt=0))
+    def __init__(self, count: int, per: float) -> None:
+        setattr_(self, "count", checks.integer("count", count, ge=1))
+        setattr_(self, "per", checks.number("per", per, gt=0))
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
@@ -49,14 +50,20 @@ class RateLimit:
 _EVERY = re.compile(r"^every\s+(\d+)\s*(minute|minutes|hour|hours|day|days)$")
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(Record):
     """When a periodic task runs: ``every N minutes|hours|days``, or a 5-field cron expression
     (minute hour day-of-month month day-of-week, in UTC). Made by :meth:`parse`."""
 
+    FIELDS = ("kind", "expression", "every_seconds")
+    __slots__ = FIELDS
     kind: str
     expression: str
-    every_seconds: int | None = None
+    every_seconds: int | None
+
+    def __init__(self, kind: str, expression: str, every_seconds: int | None = None) -> None:
+        setattr_(self, "kind", kind)
+        setattr_(self, "expression", expression)
+        setattr_(self, "every_seconds", every_seconds)
 
     @classmethod
     def parse(cls, text: str) -> Schedule:
@@ -95,25 +102,66 @@ class Schedule:
         return self.expression
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskOptions:
+class TaskOptions(Record):
     """Every setting of one task, checked when made. Units: seconds and megabytes. A bad value
     raises :class:`~dispatcher.errors.InvalidField` naming the option (``build_options`` turns
     it into :class:`~dispatcher.errors.InvalidTaskOption`)."""
 
+    FIELDS = (
+        "name",
+        "queue",
+        "timeout",
+        "memory",
+        "retry",
+        "expires",
+        "group_by",
+        "dedup_by",
+        "rate_limit",
+        "concurrency",
+        "schedule",
+    )
+    __slots__ = FIELDS
     name: str
-    queue: str = "default"
-    timeout: float = 60.0
-    memory: int = 256
-    retry: Retry = DEFAULT_RETRY
-    expires: float | None = None
-    group_by: KeySource | None = None
-    dedup_by: KeySource | None = None
-    rate_limit: RateLimit | None = None
-    concurrency: int | None = None
-    schedule: Schedule | None = None
+    queue: str
+    timeout: float
+    memory: int
+    retry: Retry
+    expires: float | None
+    group_by: KeySource | None
+    dedup_by: KeySource | None
+    rate_limit: RateLimit | None
+    concurrency: int | None
+    schedule: Schedule | None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue: str = "default",
+        timeout: float = 60.0,
+        memory: int = 256,
+        retry: Retry = DEFAULT_RETRY,
+        expires: float | None = None,
+        group_by: KeySource | None = None,
+        dedup_by: KeySource | None = None,
+        rate_limit: RateLimit | str | None = None,
+        concurrency: int | None = None,
+        schedule: Schedule | str | None = None,
+    ) -> None:
+        setattr_(self, "name", name)
+        setattr_(self, "queue", queue)
+        setattr_(self, "timeout", timeout)
+        setattr_(self, "memory", memory)
+        setattr_(self, "retry", retry)
+        setattr_(self, "expires", expires)
+        setattr_(self, "group_by", group_by)
+        setattr_(self, "dedup_by", dedup_by)
+        setattr_(self, "rate_limit", rate_limit)
+        setattr_(self, "concurrency", concurrency)
+        setattr_(self, "schedule", schedule)
+        self._check()
+
+    def _check(self) -> None:
         checks.text("name", self.name, pattern=TASK_NAME)
         checks.text("queue", self.queue, pattern=QUEUE_NAME)
         checked: dict[str, Any] = {
@@ -133,7 +181,7 @@ class TaskOptions:
             if source is not None and not (isinstance(source, str) or callable(source)):
                 raise InvalidField(option, "Input should be a parameter name or a function")
         for name, value in checked.items():
-            object.__setattr__(self, name, value)
+            setattr_(self, name, value)
 
     @property
     def ordered(self) -> bool:
@@ -141,7 +189,7 @@ class TaskOptions:
         return self.group_by is not None
 
 
-_OPTIONS = frozenset(TaskOptions.__dataclass_fields__)
+_OPTIONS = frozenset(TaskOptions.FIELDS)
 
 
 def _parsed(option: str, value: Any, kind: type[RateLimit] | type[Schedule]) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dispatcher import checks, declaring
 from dispatcher.errors import InvalidField, NonRetryable, TaskTimedOut
+from dispatcher.records import Record, setattr_
 
 if TYPE_CHECKING:
     import random
@@ -29,8 +29,7 @@ def matches(error: BaseException, types: tuple[type[BaseException], ...]) -> boo
     return isinstance(error, TaskTimedOut) and issubclass(TimeoutError, types)
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(Record):
     """Exponential backoff: after failed attempt *n* the next one waits
     ``min(max_delay, delay * backoff ** (n - 1))`` seconds (with jitter: half to all of it).
 
@@ -40,15 +39,33 @@ class Retry:
     :class:`~dispatcher.errors.InvalidField` (a ``ValueError``) naming it.
     """
 
-    attempts: int = 3
-    delay: float = 1.0
-    backoff: float = 2.0
-    max_delay: float = 600.0
-    jitter: bool = True
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
-    never_retry: tuple[type[BaseException], ...] = ()
+    FIELDS = ("attempts", "delay", "backoff", "max_delay", "jitter", "retry_on", "never_retry")
+    __slots__ = FIELDS
+    attempts: int
+    delay: float
+    backoff: float
+    max_delay: float
+    jitter: bool
+    retry_on: tuple[type[BaseException], ...]
+    never_retry: tuple[type[BaseException], ...]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        attempts: int = 3,
+        delay: float = 1.0,
+        backoff: float = 2.0,
+        max_delay: float = 600.0,
+        jitter: bool = True,
+        retry_on: tuple[type[BaseException], ...] = (Exception,),
+        never_retry: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        setattr_(self, "attempts", attempts)
+        setattr_(self, "delay", delay)
+        setattr_(self, "backoff", backoff)
+        setattr_(self, "max_delay", max_delay)
+        setattr_(self, "jitter", jitter)
+        setattr_(self, "retry_on", retry_on)
+        setattr_(self, "never_retry", never_retry)
         try:
             self._check()
         except InvalidField as error:
@@ -68,7 +85,7 @@ class Retry:
             "never_retry": _exception_types("never_retry", self.never_retry),
         }
         for name, value in checked.items():
-            object.__setattr__(self, name, value)
+            setattr_(self, name, value)
         if self.max_delay < self.delay:
             raise InvalidField(
                 "max_delay", f"max_delay ({self.max_delay:g}) is below delay ({self.delay:g})"

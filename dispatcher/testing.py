@@ -12,7 +12,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -206,7 +205,7 @@ class MemoryDeadLetters:
             body = dead_letters.replay_body(letter.body)
             envelope = dead_letters.envelope_of(body) or message.envelope
             self.backend.results.forget(letter.id)
-            self.backend.send(replace(message, envelope=envelope, body=body, delay=0.0))
+            self.backend.send(message.copy_with(envelope=envelope, body=body, delay=0.0))
             del self._letters[letter.id]
         return chosen
 

@@ -28,7 +28,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,8 +117,7 @@ class TableResults:
             entity = self._record(result)
         except EnvelopeTooLarge as error:
             entity = self._record(
-                replace(
-                    result,
+                result.copy_with(
                     status=Status.FAILED,
                     value=None,
                     error_type=None,

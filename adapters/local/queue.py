@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any
 
 from dispatcher.backend import Ack, Cause, DeadLetter, Delivery, Outcome, RetryLater
+from dispatcher.records import setattr_
 
 _GROUP_BUSY = "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = ? AND group_key = ?)"
 _INSERT = (
@@ -82,18 +83,44 @@ class NewMessage:
     visible_at: float
 
 
-@dataclass(frozen=True, slots=True)
 class LocalDelivery(Delivery):
     """A leased message: the :class:`~dispatcher.backend.Delivery` and what settling it
     needs (``backend_id`` is ``"seq:token"``). ``lease_until`` is its new ``visible_at``."""
 
-    seq: int = 0
-    token: str = ""
-    message_id: str = ""
-    task: str = "?"
-    lease_until: float = 0.0
-    timeout: float = 60.0
-    group_key: str | None = None
+    LEASE = ("seq", "token", "message_id", "task", "lease_until", "timeout", "group_key")
+    FIELDS = Delivery.FIELDS + LEASE
+    __slots__ = LEASE
+    seq: int
+    token: str
+    message_id: str
+    task: str
+    lease_until: float
+    timeout: float
+    group_key: str | None
+
+    def __init__(
+        self,
+        body: bytes,
+        receive_count: int = 1,
+        queue: str = "",
+        backend_id: str = "",
+        meta: dict[str, str] | None = None,
+        seq: int = 0,
+        token: str = "",
+        message_id: str = "",
+        task: str = "?",
+        lease_until: float = 0.0,
+        timeout: float = 60.0,
+        group_key: str | None = None,
+    ) -> None:
+        super().__init__(body, receive_count, queue, backend_id, meta)
+        setattr_(self, "seq", seq)
+        setattr_(self, "token", token)
+        setattr_(self, "message_id", message_id)
+        setattr_(self, "task", task)
+        setattr_(self, "lease_until", lease_until)
+        setattr_(self, "timeout", timeout)
+        setattr_(self, "group_key", group_key)
 
 
 def insert(db: sqlite3.Connection, message: NewMessage, now: float) -> int:
