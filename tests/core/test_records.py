@@ -38,12 +38,12 @@ def test_records_of_different_classes_are_never_equal() -> None:
 def test_a_record_refuses_to_change() -> None:
     retry = Retry()
     with pytest.raises(AttributeError, match="Retry is immutable"):
-        retry.attempts = 9  # type: ignore[misc]
+        retry.attempts = 9
     with pytest.raises(AttributeError, match="cannot delete field 'attempts'"):
         del retry.attempts
     env = envelope()
     with pytest.raises(AttributeError, match="Envelope is immutable"):
-        env.task = "other"  # type: ignore[misc]
+        env.task = "other"
 
 
 def test_the_repr_names_every_field_in_order() -> None:
@@ -97,4 +97,4 @@ def test_a_record_is_a_field_of_a_pydantic_model() -> None:
 
     assert Holder(name=Name("shop", "x")).name == Name("shop", "x")
     with pytest.raises(ValidationError, match="instance of Name"):
-        Holder(name={"app": "shop", "part": "x"})  # type: ignore[arg-type]
+        Holder(name={"app": "shop", "part": "x"})
