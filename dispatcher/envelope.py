@@ -24,8 +24,9 @@ A body outside the rule raises :class:`~dispatcher.errors.InvalidMessage` naming
 body makes :func:`decode` raise anything else, recurse without bound or run in more than linear
 time.
 
-The envelope is a plain dataclass checked by hand, not a pydantic model: every Lambda cold start
-decodes one, and pydantic's import alone costs more than a Powertools batch handler.
+The envelope is a plain record (:mod:`dispatcher.records`) checked by hand, not a pydantic model:
+every Lambda cold start decodes one, and pydantic's import alone costs more than a Powertools
+batch handler.
 
 Parsing and writing go through orjson, chosen by measuring (CPython 3.11 on a shared 2-core
 machine; a typical envelope of 420 bytes; ``make bench`` prints ``envelope_vs_json``):
