@@ -24,6 +24,12 @@ class Record:
     __slots__ = ()
     FIELDS: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unnamed = set(cls.__dict__.get("__slots__", ())) - set(cls.FIELDS)
+        if not cls.FIELDS or unnamed:
+            raise TypeError(f"{cls.__name__}.FIELDS must name every field of the record")
+
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.FIELDS)
 

@@ -98,3 +98,16 @@ def test_a_record_is_a_field_of_a_pydantic_model() -> None:
     assert Holder(name=Name("shop", "x")).name == Name("shop", "x")
     with pytest.raises(ValidationError, match="instance of Name"):
         Holder(name={"app": "shop", "part": "x"})
+
+
+def test_a_record_class_must_name_its_fields() -> None:
+    with pytest.raises(TypeError, match=r"Nameless\.FIELDS must name every field"):
+
+        class Nameless(Record):
+            __slots__ = ("a",)
+
+    with pytest.raises(TypeError, match=r"Partial\.FIELDS must name every field"):
+
+        class Partial(Record):
+            FIELDS = ("a",)
+            __slots__ = ("a", "b")
