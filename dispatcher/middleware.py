@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dispatcher import context, tracing
+from dispatcher.records import fields_repr
 
 if TYPE_CHECKING:
     from dispatcher.app import Dispatcher
@@ -90,8 +91,7 @@ class Draft:
         self.root_id = root_id
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"Draft({shown})"
+        return fields_repr(self, self.FIELDS)
 
 
 class Middleware:

@@ -50,8 +50,7 @@ class Record:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
-        return f"{type(self).__name__}({shown})"
+        return fields_repr(self, self.FIELDS)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is immutable")
@@ -68,6 +67,12 @@ class Record:
         from pydantic_core import core_schema
 
         return core_schema.is_instance_schema(cls)
+
+
+def fields_repr(value: object, fields: tuple[str, ...]) -> str:
+    """``Class(field=value, ...)``, as a dataclass shows itself."""
+    shown = ", ".join(f"{name}={getattr(value, name)!r}" for name in fields)
+    return f"{type(value).__name__}({shown})"
 
 
 def _restore(cls: type[Record], values: tuple[Any, ...]) -> Record:
